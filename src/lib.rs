@@ -1,0 +1,27 @@
+//! pinline verifies people who phone a healthcare-software support line by
+//! their user ID and four-digit Support PIN, before an agent touches any
+//! protected health information.
+//!
+//! Layout:
+//! - [`domain`]: values and rules with no I/O (PINs, accounts, the lock
+//!   policy, the audit chain).
+//! - [`crypto`] and [`keys`]: encryption of PINs at rest and where the keys
+//!   come from.
+//! - [`storage`]: SQLite, the only place with SQL.
+//! - [`registry`]: each operation as one transaction with its audit events.
+//! - [`cli`]: the `pinline` command; [`server`]: the HTTP side.
+
+pub mod cli;
+pub mod clock;
+pub mod crypto;
+pub mod demo;
+pub mod domain;
+pub mod error;
+pub mod keys;
+pub mod prompts;
+pub mod registry;
+pub mod server;
+pub mod signature;
+pub mod storage;
+pub mod telemetry;
+pub mod twiml;

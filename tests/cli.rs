@@ -1,0 +1,626 @@
+//! The `pinline` binary against a temporary database: output, exit
+//! status, and that bad input writes nothing.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+struct Pinline {
+    dir: tempfile::TempDir,
+}
+
+impl Pinline {
+    /// A fresh directory with keys and one practice.
+    fn new() -> Self {
+        let p = Self::bare();
+        p.ok(&["key", "init"]);
+        p.ok(&["practice", "add", "Harbor Health"]);
+        p
+    }
+
+    fn bare() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn db(&self) -> PathBuf {
+        self.dir.path().join("pinline.db")
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pinline"));
+        cmd.args(args).current_dir(self.dir.path());
+        for var in [
+            "PINLINE_DB",
+            "PINLINE_PIN_KEY",
+            "PINLINE_AUDIT_KEY",
+            "PINLINE_PIN_KEY_FILE",
+            "PINLINE_AUDIT_KEY_FILE",
+            "RUST_LOG",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs a command that must fail with status 2 and one error line.
+    fn refused(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(stderr.starts_with("error: "), "{stderr}");
+        assert!(out.stdout.is_empty(), "nothing on stdout");
+        stderr.lines().next().unwrap().to_owned()
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        serde_json::from_str(&self.ok(args)).unwrap()
+    }
+
+    fn add_user(&self, role: &str) -> String {
+        self.ok(&[
+            "user",
+            "add",
+            "--practice",
+            "Harbor Health",
+            "--role",
+            role,
+            "--name",
+            "Robin Hart",
+        ])
+        .trim()
+        .to_owned()
+    }
+
+    /// What a write would change: the users and the audit head.
+    fn state(&self) -> (String, String) {
+        (
+            self.ok(&["user", "list", "--json"]),
+            self.ok(&["audit", "head"]),
+        )
+    }
+
+    fn sql(&self, sql: &str) {
+        let conn = rusqlite::Connection::open(self.db()).unwrap();
+        conn.execute_batch(
+            "DROP TRIGGER IF EXISTS audit_events_no_update; DROP TRIGGER IF EXISTS audit_events_no_delete;",
+        )
+        .unwrap();
+        conn.execute_batch(sql).unwrap();
+    }
+}
+
+#[test]
+fn practice_add_prints_the_id_or_json() {
+    let p = Pinline::new();
+    assert_eq!(p.ok(&["practice", "add", "Second Street"]).trim(), "2");
+    let made = p.json(&["practice", "add", "Third", "--json"]);
+    assert_eq!(made["practice_id"], 3);
+    let listed = p.json(&["practice", "list", "--json"]);
+    assert_eq!(listed.as_array().unwrap().len(), 3);
+    let line = p.refused(&["practice", "add", "harbor health"]);
+    assert!(line.contains("exists already"), "{line}");
+}
+
+#[test]
+fn user_add_prints_the_new_user_id_and_list_shows_it() {
+    let p = Pinline::new();
+    let id = p.add_user("provider");
+    assert!(
+        id.len() >= 6 && id.bytes().all(|b| b.is_ascii_digit()),
+        "{id}"
+    );
+    let made = p.json(&[
+        "user",
+        "add",
+        "--practice",
+        "1",
+        "--role",
+        "staff",
+        "--name",
+        "Kim Noor",
+        "--email",
+        "kim@example.org",
+        "--phone",
+        "+14155550101",
+        "--phone",
+        "+14155550102",
+        "--json",
+    ]);
+    assert!(made["user_id"].as_u64().is_some());
+    assert_eq!(made["phones"].as_array().unwrap().len(), 2);
+    let list = p.json(&["user", "list", "--json"]);
+    let ids: Vec<String> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["user_id"].to_string())
+        .collect();
+    assert!(ids.contains(&id));
+    assert!(p.ok(&["user", "list"]).contains("Kim Noor"));
+}
+
+#[test]
+fn pin_show_prints_four_digits_alone_and_is_audited() {
+    let p = Pinline::new();
+    let id = p.add_user("staff");
+    let pin = p.ok(&["pin", "show", &id]);
+    assert_eq!(pin.len(), 5, "{pin:?}");
+    assert!(pin.trim_end().bytes().all(|b| b.is_ascii_digit()));
+    let events = p.json(&["audit", &id, "--json"]);
+    let newest = &events[0];
+    assert_eq!(newest["event"], "viewed");
+    assert_eq!(newest["channel"], "cli");
+    assert!(newest["at"].as_str().unwrap().ends_with('Z'));
+    assert!(newest.get("call_sid").is_some());
+    assert_eq!(events[1]["event"], "generated");
+}
+
+#[test]
+fn pin_new_replaces_the_pin_and_records_generated() {
+    let p = Pinline::new();
+    let id = p.add_user("staff");
+    let before = p.ok(&["pin", "show", &id]);
+    p.ok(&["pin", "new", &id]);
+    assert_ne!(before, p.ok(&["pin", "show", &id]));
+    let events = p.json(&["audit", &id, "--json"]);
+    assert_eq!(events[1]["event"], "generated");
+    assert_eq!(events[1]["detail"], "requested");
+}
+
+#[test]
+fn bad_input_is_one_error_line_with_status_2_and_writes_nothing() {
+    let p = Pinline::new();
+    let id = p.add_user("staff");
+    let before = p.state();
+    let cases: &[(&[&str], &str)] = &[
+        (&["pin", "show", "12345678"], "no user with ID 12345678"),
+        (&["pin", "new", "99999999"], "no user"),
+        (&["pin", "show", "12ab"], "not 6 to 10 digits"),
+        (
+            &[
+                "user",
+                "add",
+                "--practice",
+                "1",
+                "--role",
+                "staff",
+                "--name",
+                "X",
+                "--phone",
+                "5550100",
+            ],
+            "E.164",
+        ),
+        (
+            &[
+                "user",
+                "add",
+                "--practice",
+                "1",
+                "--role",
+                "janitor",
+                "--name",
+                "X",
+            ],
+            "unknown role",
+        ),
+        (
+            &[
+                "user",
+                "add",
+                "--practice",
+                "Nowhere",
+                "--role",
+                "staff",
+                "--name",
+                "X",
+            ],
+            "no practice",
+        ),
+        (
+            &[
+                "user",
+                "add",
+                "--practice",
+                "1",
+                "--role",
+                "staff",
+                "--name",
+                " ",
+            ],
+            "needs a name",
+        ),
+        (
+            &[
+                "user",
+                "add",
+                "--practice",
+                "1",
+                "--role",
+                "staff",
+                "--name",
+                "X",
+                "--email",
+                "nope",
+            ],
+            "email",
+        ),
+        (
+            &[
+                "user",
+                "add",
+                "--practice",
+                "1",
+                "--role",
+                "staff",
+                "--name",
+                "X",
+                "--user-id",
+                &id,
+            ],
+            "taken",
+        ),
+        (&["audit", "55555555"], "no user"),
+        (&["audit"], "give a user ID"),
+        (&["audit", "verify", "--head", "xyz"], "not a tag"),
+        (&["frobnicate"], "unrecognized subcommand"),
+    ];
+    for (args, expected) in cases {
+        let line = p.refused(args);
+        assert!(line.contains(expected), "{args:?}: {line}");
+    }
+    assert_eq!(p.state(), before);
+}
+
+#[test]
+fn a_missing_key_names_its_variable_and_writes_nothing() {
+    let p = Pinline::bare();
+    p.ok(&["practice", "add", "Harbor Health"]);
+    let line = p.refused(&[
+        "user",
+        "add",
+        "--practice",
+        "1",
+        "--role",
+        "staff",
+        "--name",
+        "X",
+    ]);
+    assert!(line.contains("PINLINE_PIN_KEY"), "{line}");
+    assert_eq!(p.ok(&["user", "list"]), "");
+    std::fs::remove_file(p.db().with_extension("pin.key")).ok();
+    p.ok(&["key", "init"]);
+    std::fs::remove_file(p.db().with_extension("audit.key")).unwrap();
+    let line = p.refused(&["audit", "verify"]);
+    assert!(line.contains("PINLINE_AUDIT_KEY"), "{line}");
+}
+
+#[test]
+fn a_wrong_key_is_refused_with_a_clear_error() {
+    let p = Pinline::new();
+    let id = p.add_user("staff");
+    let other = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+    let out = p
+        .command(&["pin", "show", &id])
+        .env("PINLINE_PIN_KEY", other)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("PINLINE_PIN_KEY") && stderr.contains("not the key"),
+        "{stderr}"
+    );
+    let out = p
+        .command(&["pin", "show", &id])
+        .env("PINLINE_PIN_KEY", "short")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn commands_on_a_missing_database_create_nothing() {
+    let p = Pinline::bare();
+    let line = p.refused(&["user", "list", "--db", "typo.db"]);
+    assert!(line.contains("no database at typo.db"), "{line}");
+    assert!(!p.dir.path().join("typo.db").exists());
+}
+
+#[test]
+fn audit_head_and_verify_agree_on_a_clean_log() {
+    let p = Pinline::new();
+    let id = p.add_user("provider");
+    p.ok(&["pin", "show", &id]);
+    let head = p.ok(&["audit", "head"]);
+    let (tag, count) = head.trim().split_once(' ').unwrap();
+    assert_eq!(count, "2");
+    let verified = p.ok(&["audit", "verify", "--head", tag]);
+    assert!(verified.contains("2 events verified"), "{verified}");
+    let json = p.json(&["audit", "head", "--json"]);
+    assert_eq!(json["tag"], tag);
+}
+
+fn broken(p: &Pinline, args: &[&str]) -> String {
+    let out = p.run(args);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn audit_verify_names_the_first_tampered_event() {
+    let p = Pinline::new();
+    let id = p.add_user("provider");
+    for _ in 0..4 {
+        p.ok(&["pin", "show", &id]);
+    }
+    p.sql("UPDATE audit_events SET detail = 'nothing to see' WHERE seq = 3");
+    assert!(broken(&p, &["audit", "verify"]).contains("event 3 does not match"));
+
+    let p = Pinline::new();
+    let id = p.add_user("provider");
+    for _ in 0..4 {
+        p.ok(&["pin", "show", &id]);
+    }
+    p.sql("DELETE FROM audit_events WHERE seq = 2");
+    assert!(broken(&p, &["audit", "verify"]).contains("events 2 to 2 are missing"));
+}
+
+#[test]
+fn audit_verify_with_the_head_catches_a_cut_tail() {
+    let p = Pinline::new();
+    let id = p.add_user("provider");
+    for _ in 0..3 {
+        p.ok(&["pin", "show", &id]);
+    }
+    let head = p.ok(&["audit", "head"]);
+    let tag = head.split(' ').next().unwrap().to_owned();
+    p.sql("DELETE FROM audit_events WHERE seq >= 3");
+    p.ok(&["audit", "verify"]);
+    let out = broken(&p, &["audit", "verify", "--head", &tag]);
+    assert!(out.contains("tail was cut"), "{out}");
+}
+
+#[test]
+fn import_prints_one_object_per_user_after_commit() {
+    let p = Pinline::new();
+    let csv = p.dir.path().join("users.csv");
+    std::fs::write(
+        &csv,
+        "practice,role,name,email,phones\n\
+         Harbor Health,provider,Dana Wu,dana@example.org,+14155550123;+14155550124\n\
+         1,staff,Lee Park,,\n",
+    )
+    .unwrap();
+    let out = p.ok(&["user", "import", csv.to_str().unwrap()]);
+    let rows: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 2);
+    assert!(rows.iter().all(|r| r["user_id"].as_u64().is_some()));
+    let id = rows[0]["user_id"].to_string();
+    assert_eq!(p.ok(&["pin", "show", &id]).trim().len(), 4);
+
+    let jsonl = p.dir.path().join("more.jsonl");
+    std::fs::write(
+        &jsonl,
+        "{\"practice\":\"Harbor Health\",\"role\":\"staff\",\"name\":\"Ari\",\"phones\":[\"+14155550125\"]}\n",
+    )
+    .unwrap();
+    assert_eq!(
+        p.ok(&["user", "import", jsonl.to_str().unwrap()])
+            .lines()
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn an_import_with_a_bad_row_names_its_line_and_writes_nothing() {
+    let p = Pinline::new();
+    let before = p.state();
+    let csv = p.dir.path().join("users.csv");
+    std::fs::write(
+        &csv,
+        "practice,role,name,email,phones\nHarbor Health,staff,Ok One,,\nHarbor Health,staff,Bad Phone,,555\n",
+    )
+    .unwrap();
+    let line = p.refused(&["user", "import", csv.to_str().unwrap()]);
+    assert!(line.contains("line 3") && line.contains("E.164"), "{line}");
+    let jsonl = p.dir.path().join("users.jsonl");
+    std::fs::write(&jsonl, "{\"practice\":\"1\",\"role\":\"staff\",\"name\":\"A\"}\n{\"practice\":\"Elsewhere\",\"role\":\"staff\",\"name\":\"B\"}\n").unwrap();
+    let line = p.refused(&["user", "import", jsonl.to_str().unwrap()]);
+    assert!(
+        line.contains("line 2") && line.contains("Elsewhere"),
+        "{line}"
+    );
+    std::fs::write(&jsonl, "{\"practice\":\"1\",\"role\":\"staff\"\n").unwrap();
+    assert!(
+        p.refused(&["user", "import", jsonl.to_str().unwrap()])
+            .contains("line 1")
+    );
+    assert_eq!(p.state(), before);
+}
+
+#[test]
+fn key_rotate_keeps_pins_and_the_chain() {
+    let p = Pinline::new();
+    let id = p.add_user("staff");
+    let pin = p.ok(&["pin", "show", &id]);
+    let key_file = p.db().with_extension("pin.key");
+    let old_key = std::fs::read_to_string(&key_file).unwrap();
+    p.ok(&["key", "rotate"]);
+    assert_ne!(std::fs::read_to_string(&key_file).unwrap(), old_key);
+    assert_eq!(
+        std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert_eq!(p.ok(&["pin", "show", &id]), pin);
+    p.ok(&["audit", "verify"]);
+    let out = p
+        .command(&["key", "rotate"])
+        .env("PINLINE_PIN_KEY", old_key.trim())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "the old key no longer fits");
+}
+
+#[test]
+fn key_rotate_with_an_environment_key_needs_an_output_file() {
+    let p = Pinline::new();
+    let id = p.add_user("staff");
+    let key = std::fs::read_to_string(p.db().with_extension("pin.key")).unwrap();
+    std::fs::remove_file(p.db().with_extension("pin.key")).unwrap();
+    let out = p
+        .command(&["key", "rotate"])
+        .env("PINLINE_PIN_KEY", key.trim())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--out"));
+    let out_file = p.dir.path().join("new.key");
+    let out = p
+        .command(&["key", "rotate", "--out", out_file.to_str().unwrap()])
+        .env("PINLINE_PIN_KEY", key.trim())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let new_key = std::fs::read_to_string(&out_file).unwrap();
+    let shown = p
+        .command(&["pin", "show", &id])
+        .env("PINLINE_PIN_KEY", new_key.trim())
+        .output()
+        .unwrap();
+    assert!(shown.status.success());
+}
+
+struct Server {
+    child: std::process::Child,
+    stdout: BufReader<std::process::ChildStdout>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve_demo(p: &Pinline) -> (Server, Vec<String>, String) {
+    let mut child = p
+        .command(&["serve", "--demo", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut server = Server { child, stdout };
+    let mut lines = Vec::new();
+    loop {
+        let mut line = String::new();
+        assert!(
+            server.stdout.read_line(&mut line).unwrap() > 0,
+            "server exited: {lines:?}"
+        );
+        if let Some(address) = line.trim().strip_prefix("pinline listening on http://") {
+            let address = address.to_owned();
+            return (server, lines, address);
+        }
+        lines.push(line);
+    }
+}
+
+fn get(address: &str, path: &str) -> String {
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+fn demo_users(lines: &[String]) -> Vec<(String, String)> {
+    lines
+        .iter()
+        .filter_map(|l| {
+            let mut words = l.split_whitespace();
+            let (id, pin) = (words.next()?, words.next()?);
+            (id.len() == 8 && pin.len() == 4 && pin.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| (id.to_owned(), pin.to_owned()))
+        })
+        .collect()
+}
+
+#[test]
+fn serve_demo_seeds_once_creates_private_keys_and_answers_health_checks() {
+    let p = Pinline::bare();
+    let (server, lines, address) = serve_demo(&p);
+    let users = demo_users(&lines);
+    assert_eq!(users.len(), 3, "{lines:?}");
+    assert!(get(&address, "/healthz").starts_with("HTTP/1.1 200"));
+    for key in ["pin.key", "audit.key"] {
+        let mode = std::fs::metadata(p.db().with_extension(key))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{key}");
+    }
+    // The CLI works on the database while the server runs.
+    assert_eq!(p.ok(&["pin", "show", &users[0].0]).trim(), users[0].1);
+    drop(server);
+
+    let (_server, lines, _) = serve_demo(&p);
+    let again = demo_users(&lines);
+    assert_eq!(again, users, "same users, same PINs: seeded once");
+    let list = p.json(&["user", "list", "--json"]);
+    assert_eq!(list.as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn serve_refuses_to_start_with_a_wrong_key() {
+    let p = Pinline::bare();
+    drop(serve_demo(&p));
+    let out = p
+        .command(&["serve", "--listen", "127.0.0.1:0"])
+        .env(
+            "PINLINE_PIN_KEY",
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        )
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not the key this database uses"));
+}

@@ -272,12 +272,25 @@ pub fn commit_staged(path: &Path) -> Result<(), KeyError> {
 }
 
 fn write_private(path: &Path, key: &SecretKey) -> std::io::Result<()> {
+    write_private_text(path, &key.to_base64())
+}
+
+/// Writes another secret (such as a demo webhook token) to a new file that
+/// only its owner can read.
+pub fn write_secret_file(path: &Path, secret: &str) -> Result<(), KeyError> {
+    write_private_text(path, secret).map_err(|source| KeyError::Io {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+fn write_private_text(path: &Path, text: &str) -> std::io::Result<()> {
     let mut file = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(path)?;
-    writeln!(file, "{}", key.to_base64())?;
+    writeln!(file, "{text}")?;
     file.sync_all()
 }
 

@@ -17,6 +17,8 @@ pub mod crypto;
 pub mod demo;
 pub mod domain;
 pub mod error;
+pub mod flow;
+pub mod ivr;
 pub mod keys;
 pub mod prompts;
 pub mod registry;

@@ -117,7 +117,8 @@ macro_rules! prompt_keys {
 // the flow follows them with the prompt that does, so each can be combined
 // freely and nothing is said twice.
 prompt_keys! {
-    Greeting = "greeting", [], "Welcome; asks for the user ID. English offers Spanish on 9.";
+    Greeting = "greeting", [], "Welcome; asks for the user ID.";
+    LanguageOffer = "language_offer", [], "Offers Spanish on 9, in a Spanish voice.";
     UserIdPrompt = "user_id_prompt", [], "Asks for the user ID again (language switch, retry).";
     UserIdInvalid = "user_id_invalid", ["min_digits", "max_digits"], "Not a valid user ID.";
     PinPrompt = "pin_prompt", [], "Asks for the four-digit Support PIN.";
@@ -131,7 +132,9 @@ prompt_keys! {
     OptionUnavailable = "option_unavailable", [], "The chosen option isn't available yet.";
     ConnectingAgent = "connecting_agent", [], "Hold while an agent is connected.";
     ApologyRestart = "apology_restart", [], "Something went wrong; the call starts over.";
+    RepeatStep = "repeat_step", [], "A stale or reordered request; the current question repeats.";
     ApologyGoodbye = "apology_goodbye", [], "Something went wrong; the call ends.";
+    ApologyTransfer = "apology_transfer", [], "Something went wrong; an agent will help, unverified.";
     Goodbye = "goodbye", [], "Normal end of the call.";
 }
 
@@ -243,6 +246,15 @@ impl PromptCatalog {
         })
     }
 
+    /// The prompt files this binary was built with, for a server started
+    /// away from a `voice-prompts/` folder.
+    pub fn embedded() -> Result<Self, PromptError> {
+        Self::from_sources(
+            include_str!("../voice-prompts/en-US.toml"),
+            include_str!("../voice-prompts/es-US.toml"),
+        )
+    }
+
     /// Builds the catalog from file contents already in memory (tests,
     /// embedded defaults); errors name the files as `en-US.toml` etc.
     pub fn from_sources(en_us: &str, es_us: &str) -> Result<Self, PromptError> {
@@ -269,8 +281,8 @@ impl PromptCatalog {
     ///
     /// `args` maps placeholder names to values and must cover exactly
     /// [`PromptKey::placeholders`]. A missing value is a bug in the caller:
-    /// debug builds panic, release builds say nothing in its place rather
-    /// than failing the call.
+    /// it is logged, and the prompt says nothing in its place rather than
+    /// failing the call.
     pub fn verb(&self, language: Language, key: PromptKey, args: &[(&str, &str)]) -> Verb {
         self.gather_child(language, key, args).into()
     }
@@ -283,7 +295,7 @@ impl PromptCatalog {
         key: PromptKey,
         args: &[(&str, &str)],
     ) -> GatherChild {
-        debug_check_args(key, args);
+        check_args(key, args);
         self.set(language).entry(key).render(args)
     }
 
@@ -295,15 +307,16 @@ impl PromptCatalog {
     }
 }
 
-fn debug_check_args(key: PromptKey, args: &[(&str, &str)]) {
+fn check_args(key: PromptKey, args: &[(&str, &str)]) {
     let expected = key.placeholders();
     let given = || args.iter().map(|(name, _)| *name);
-    debug_assert!(
-        expected.iter().all(|name| given().any(|g| g == *name))
-            && given().all(|g| expected.contains(&g)),
-        "prompt `{key}` takes placeholders {expected:?}, got {:?}",
-        given().collect::<Vec<_>>()
-    );
+    let fits = expected.iter().all(|name| given().any(|g| g == *name))
+        && given().all(|g| expected.contains(&g));
+    // A caller of the wrong shape is a bug, but the caller on the phone
+    // still hears the rest of the prompt rather than a dropped call.
+    if !fits {
+        tracing::error!(prompt = %key, "prompt rendered with the wrong placeholders");
+    }
 }
 
 /// One language's prompts, indexed by `PromptKey as usize`.
@@ -648,6 +661,9 @@ mod tests {
                 let say = said(catalog.verb(language, key, &args_for(key)));
                 assert!(!say.text.trim().is_empty(), "{language} {key}");
                 assert!(!say.text.contains(['{', '}']), "{language} {key}");
+                if key == PromptKey::LanguageOffer {
+                    continue;
+                }
                 assert_eq!(say.voice.as_deref(), Some(voice), "{language} {key}");
                 assert_eq!(say.language.as_deref(), Some(language.tag()));
             }
@@ -655,8 +671,10 @@ mod tests {
     }
 
     #[test]
-    fn the_english_greeting_offers_spanish_on_nine() {
-        let say = said(real_catalog().verb(Language::EnUs, PromptKey::Greeting, &[]));
+    fn the_english_greeting_offers_spanish_on_nine_in_a_spanish_voice() {
+        let say = said(real_catalog().verb(Language::EnUs, PromptKey::LanguageOffer, &[]));
+        assert_eq!(say.voice.as_deref(), Some("Polly.Lupe"));
+        assert_eq!(say.language.as_deref(), Some("es-US"));
         assert!(
             say.text
                 .to_lowercase()
@@ -904,10 +922,7 @@ mod tests {
         let args = [("min_digits", "6"), ("max_digits", "\"10\"")];
         let verb = catalog.verb(Language::EnUs, PromptKey::UserIdInvalid, &args);
         let xml = crate::twiml::Response::new().verb(verb).render();
-        assert!(
-            xml.contains(">Use 6 &amp; &lt;&quot;10&quot;&gt;.</Say>"),
-            "{xml}"
-        );
+        assert!(xml.contains(r#">Use 6 &amp; &lt;"10"&gt;.</Say>"#), "{xml}");
     }
 
     #[test]
@@ -922,14 +937,17 @@ mod tests {
     }
 
     #[test]
-    #[cfg(debug_assertions)]
-    #[should_panic(expected = "takes placeholders")]
-    fn a_missing_argument_panics_in_debug_builds() {
-        real_catalog().verb(
+    fn a_missing_argument_leaves_a_gap_instead_of_failing_the_call() {
+        let verb = real_catalog().verb(
             Language::EnUs,
             PromptKey::UserIdInvalid,
             &[("min_digits", "6")],
         );
+        let Verb::Say(say) = verb else {
+            panic!("expected a <Say>");
+        };
+        assert!(say.text.contains("6 to "), "{}", say.text);
+        assert!(!say.text.contains('{'));
     }
 
     #[test]

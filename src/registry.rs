@@ -360,9 +360,20 @@ impl Registry {
     /// one transaction, so a PIN can never validate twice, not even when
     /// two tries race.
     pub fn validate_pin(&self, attempt: &Attempt<'_>) -> Result<Verdict> {
+        self.db.write(|tx| self.validate_pin_in(tx, attempt))
+    }
+
+    /// [`Registry::validate_pin`] inside a write transaction the caller
+    /// opened (with `BEGIN IMMEDIATE`), so that the verdict and the
+    /// caller's own state commit together.
+    pub fn validate_pin_in(
+        &self,
+        tx: &rusqlite::Connection,
+        attempt: &Attempt<'_>,
+    ) -> Result<Verdict> {
         let cipher = self.cipher()?;
         let claimed = UserId::parse(attempt.user_id).ok();
-        self.db.write(|tx| {
+        {
             let row = match claimed {
                 Some(id) => pins::get(tx, id)?,
                 None => None,
@@ -402,7 +413,7 @@ impl Registry {
                 return Ok(Verdict::Verified(user));
             }
             self.record_wrong_pin(tx, &row, attempt)
-        })
+        }
     }
 
     fn reject_unknown(
@@ -473,6 +484,20 @@ impl Registry {
             self.record(tx, Some(row.user_id), &system, EventKind::Locked, detail)?;
         }
         Ok(Verdict::Rejected(Rejection::WrongPin { locked_now }))
+    }
+
+    /// Whether `caller` (a caller ID) is one of the numbers on file for
+    /// `user_id` as keyed in. Context for agents, never proof.
+    pub fn caller_id_matches_in(
+        &self,
+        tx: &rusqlite::Connection,
+        user_id: &str,
+        caller: Option<&str>,
+    ) -> Result<bool> {
+        let (Ok(id), Some(caller)) = (UserId::parse(user_id), caller) else {
+            return Ok(false);
+        };
+        Ok(accounts::user(tx, id)?.is_some_and(|u| u.phones.iter().any(|p| p.as_str() == caller)))
     }
 
     /// Whether the user's PIN is locked.

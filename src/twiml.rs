@@ -10,6 +10,7 @@
 use std::io;
 
 use quick_xml::Writer;
+use quick_xml::escape::partial_escape;
 use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 
 /// The `Content-Type` Twilio expects on a TwiML webhook answer.
@@ -683,7 +684,10 @@ fn write_empty(w: &mut Sink, name: &str, attrs: &Attrs<'_>) -> io::Result<()> {
 
 fn write_text(w: &mut Sink, name: &str, attrs: &Attrs<'_>, text: &str) -> io::Result<()> {
     w.write_event(Event::Start(start(name, attrs)))?;
-    w.write_event(Event::Text(BytesText::new(text)))?;
+    // Only `<`, `>` and `&` need escaping in element text; leaving quotes
+    // and apostrophes as they are keeps the prompts readable in logs and
+    // fixtures.
+    w.write_event(Event::Text(BytesText::from_escaped(partial_escape(text))))?;
     w.write_event(Event::End(BytesEnd::new(name)))
 }
 
@@ -884,7 +888,7 @@ mod tests {
     fn text_is_escaped() {
         assert_eq!(
             render_one(Say::new(r#"Tom & "Jerry" <3"#)),
-            "<Say>Tom &amp; &quot;Jerry&quot; &lt;3</Say>"
+            r#"<Say>Tom &amp; "Jerry" &lt;3</Say>"#
         );
     }
 

@@ -35,6 +35,8 @@ impl Pinline {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_pinline"));
         cmd.args(args).current_dir(self.dir.path());
         for var in [
+            "TWILIO_AUTH_TOKEN",
+            "PINLINE_PUBLIC_URL",
             "PINLINE_DB",
             "PINLINE_PIN_KEY",
             "PINLINE_AUDIT_KEY",
@@ -615,6 +617,7 @@ fn serve_refuses_to_start_with_a_wrong_key() {
     drop(serve_demo(&p));
     let out = p
         .command(&["serve", "--listen", "127.0.0.1:0"])
+        .env("TWILIO_AUTH_TOKEN", "token")
         .env(
             "PINLINE_PIN_KEY",
             "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
@@ -623,4 +626,39 @@ fn serve_refuses_to_start_with_a_wrong_key() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not the key this database uses"));
+}
+
+#[test]
+fn serve_refuses_to_start_without_a_webhook_token() {
+    let p = Pinline::new();
+    let out = p
+        .command(&["serve", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("TWILIO_AUTH_TOKEN"));
+}
+
+#[test]
+fn serve_demo_generates_prints_and_keeps_a_webhook_token() {
+    let p = Pinline::bare();
+    let token_line = |lines: &[String]| {
+        lines
+            .iter()
+            .find_map(|l| {
+                l.trim()
+                    .strip_prefix("Webhook token (TWILIO_AUTH_TOKEN for `pinline call`): ")
+            })
+            .map(str::to_owned)
+            .expect("the demo prints its token")
+    };
+    let (server, lines, _) = serve_demo(&p);
+    let token = token_line(&lines);
+    drop(server);
+    let file = p.db().with_extension("twilio-token");
+    assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), token);
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let (_server, lines, _) = serve_demo(&p);
+    assert_eq!(token_line(&lines), token);
 }

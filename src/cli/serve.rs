@@ -1,15 +1,19 @@
 //! `pinline serve`.
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Args;
 
-use super::{Cli, Needs};
+use super::{Cli, Needs, display};
+use crate::clock::SystemClock;
 use crate::crypto::SecretKey;
 use crate::error::{Error, Result};
+use crate::ivr::{Ivr, IvrConfig};
 use crate::keys::{self, KeyKind};
+use crate::prompts::PromptCatalog;
 use crate::server::{self, AppState};
 use crate::storage::Db;
 use crate::telemetry::{self, LogFormat};
@@ -19,8 +23,25 @@ pub(super) struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "PINLINE_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
-    /// Create keys and demo users if missing, and print the demo users'
-    /// IDs and PINs.
+    /// The address the telephony provider calls (behind a proxy or
+    /// tunnel, its public URL); webhook signatures are checked against it
+    /// [default: http://LISTEN].
+    #[arg(long, env = "PINLINE_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Folder of prompt files [default: voice-prompts, else the built-in
+    /// prompts].
+    #[arg(long, env = "PINLINE_PROMPTS")]
+    prompts: Option<PathBuf>,
+    /// Failed verifications per hour from one calling number after which
+    /// its PIN entries are refused unchecked.
+    #[arg(long, env = "PINLINE_CALLER_FAILURES_PER_HOUR", default_value_t = 10)]
+    caller_failures_per_hour: u32,
+    /// Failed verifications per hour across all callers past which a
+    /// warning is logged and counted.
+    #[arg(long, env = "PINLINE_FAILURES_PER_HOUR", default_value_t = 200)]
+    failures_per_hour: u32,
+    /// Create keys, a webhook token and demo users if missing, and print
+    /// the demo users' IDs and PINs.
     #[arg(long)]
     demo: bool,
     /// Log line format.
@@ -30,28 +51,16 @@ pub(super) struct ServeArgs {
 
 pub(super) fn run(cli: &Cli, args: &ServeArgs) -> Result<ExitCode> {
     telemetry::init(args.log_format);
+    let token = auth_token(cli, args.demo)?;
+    let prompts = load_prompts(args.prompts.as_deref())?;
     let db = Db::open(&cli.db)?;
     if args.demo {
         create_missing_keys(cli)?;
     }
-    let registry = cli.registry_on(db, Needs::BothKeys)?;
+    let registry = Arc::new(cli.registry_on(db, Needs::BothKeys)?);
     if args.demo {
-        let people = crate::demo::seed_once(&registry)?;
-        println!("Demo users (user ID, PIN, role, name):");
-        for person in &people {
-            println!(
-                "  {}  {}  {:<8}  {}",
-                person.user.user_id,
-                person.pin.reveal(),
-                person.user.role.as_str(),
-                person.user.name
-            );
-        }
-        println!("Each PIN changes after it is used; `pinline pin show USER` shows the new one.");
+        print_demo(&registry, &token)?;
     }
-    let state = AppState {
-        registry: Arc::new(registry),
-    };
     let runtime = tokio::runtime::Runtime::new().map_err(|source| Error::Io {
         context: "cannot start the async runtime".into(),
         source,
@@ -63,9 +72,28 @@ pub(super) fn run(cli: &Cli, args: &ServeArgs) -> Result<ExitCode> {
                 context: format!("cannot listen on {}", args.listen),
                 source,
             })?;
-        if let Ok(address) = listener.local_addr() {
-            println!("pinline listening on http://{address}");
-        }
+        let address = listener.local_addr().map_err(|source| Error::Io {
+            context: "cannot read the listening address".into(),
+            source,
+        })?;
+        println!("pinline listening on http://{address}");
+        // Without a public URL, signatures are checked against the address
+        // actually bound (a port of 0 becomes the port chosen).
+        let public_url = args
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{address}"));
+        tracing::info!(
+            public_url,
+            "webhook signatures are checked against this address"
+        );
+        let config = IvrConfig {
+            caller_failures_per_hour: args.caller_failures_per_hour,
+            failures_per_hour: args.failures_per_hour,
+            ..IvrConfig::new(&public_url)
+        };
+        let ivr = Ivr::new(registry, Arc::new(prompts), config, Arc::new(SystemClock));
+        let state = AppState::new(ivr, &token, &public_url);
         server::run(listener, state, server::shutdown_signal())
             .await
             .map_err(|source| Error::Io {
@@ -74,6 +102,60 @@ pub(super) fn run(cli: &Cli, args: &ServeArgs) -> Result<ExitCode> {
             })
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The webhook signing secret: `TWILIO_AUTH_TOKEN`, or for a demo a token
+/// kept beside the database.
+fn auth_token(cli: &Cli, demo: bool) -> Result<String> {
+    if let Ok(token) = std::env::var("TWILIO_AUTH_TOKEN")
+        && !token.trim().is_empty()
+    {
+        return Ok(token.trim().to_owned());
+    }
+    if !demo {
+        return Err(Error::Invalid(
+            "no webhook token: set TWILIO_AUTH_TOKEN to the account's auth token \
+             (or the SignalWire signing key)"
+                .into(),
+        ));
+    }
+    let path = cli.db.with_extension("twilio-token");
+    if path.exists() {
+        return std::fs::read_to_string(&path)
+            .map(|t| t.trim().to_owned())
+            .map_err(super::io_error(format!("cannot read {}", display(&path))));
+    }
+    let token = SecretKey::generate().to_base64();
+    keys::write_secret_file(&path, &token)?;
+    Ok(token)
+}
+
+fn load_prompts(dir: Option<&Path>) -> Result<PromptCatalog> {
+    let loaded = match dir {
+        Some(dir) => PromptCatalog::load(dir),
+        None if Path::new("voice-prompts").is_dir() => {
+            PromptCatalog::load(Path::new("voice-prompts"))
+        }
+        None => PromptCatalog::embedded(),
+    };
+    loaded.map_err(|e| Error::Invalid(e.to_string()))
+}
+
+fn print_demo(registry: &crate::registry::Registry, token: &str) -> Result<()> {
+    let people = crate::demo::seed_once(registry)?;
+    println!("Demo users (user ID, PIN, role, name):");
+    for person in &people {
+        println!(
+            "  {}  {}  {:<8}  {}",
+            person.user.user_id,
+            person.pin.reveal(),
+            person.user.role.as_str(),
+            person.user.name
+        );
+    }
+    println!("Each PIN changes after it is used; `pinline pin show USER` shows the new one.");
+    println!("Webhook token (TWILIO_AUTH_TOKEN for `pinline call`): {token}");
+    Ok(())
 }
 
 fn create_missing_keys(cli: &Cli) -> Result<()> {

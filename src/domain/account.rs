@@ -4,7 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use rand::RngExt;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Why a keyed-in or typed value was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -24,9 +24,22 @@ pub enum ParseError {
 ///
 /// Randomly drawn rather than taken from row order, so that knowing one
 /// user ID tells nothing about its neighbours.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(into = "u64", try_from = "u64")]
 pub struct UserId(u64);
+
+impl From<UserId> for u64 {
+    fn from(id: UserId) -> Self {
+        id.0
+    }
+}
+
+impl TryFrom<u64> for UserId {
+    type Error = ParseError;
+    fn try_from(value: u64) -> Result<Self, Self::Error> {
+        UserId::parse(&value.to_string())
+    }
+}
 
 impl UserId {
     /// Shortest accepted user ID, in digits.

@@ -82,6 +82,8 @@ impl Channel {
 pub enum Actor {
     /// The user themselves (or someone holding their PIN).
     User(UserId),
+    /// Someone on the phone who has not (yet) proved who they are.
+    Caller,
     /// A support agent, by agent ID.
     Agent(u64),
     /// Someone running the `pinline` command.
@@ -94,6 +96,7 @@ impl fmt::Display for Actor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Actor::User(id) => write!(f, "user:{id}"),
+            Actor::Caller => f.write_str("caller"),
             Actor::Agent(id) => write!(f, "agent:{id}"),
             Actor::Operator => f.write_str("operator"),
             Actor::System => f.write_str("system"),

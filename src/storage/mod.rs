@@ -8,6 +8,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod calls;
 pub mod meta;
 pub mod pins;
 mod schema;

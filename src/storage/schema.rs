@@ -3,8 +3,9 @@
 use rusqlite::Connection;
 use rusqlite_migration::{M, Migrations};
 
-const MIGRATIONS: &[M<'static>] = &[M::up(
-    r#"
+const MIGRATIONS: &[M<'static>] = &[
+    M::up(
+        r#"
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -66,7 +67,40 @@ BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;
 CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
 BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;
 "#,
-)];
+    ),
+    M::up(
+        r#"
+-- One row per phone call, keyed by the provider's CallSid, so that a
+-- restart loses no call and a retried webhook finds its answer.
+CREATE TABLE calls (
+    call_sid         TEXT PRIMARY KEY,
+    from_number      TEXT,
+    to_number        TEXT,
+    stir_verstat     TEXT,
+    state            TEXT NOT NULL,
+    step             INTEGER NOT NULL,
+    last_reply       TEXT NOT NULL,
+    started_at       TEXT NOT NULL,
+    updated_at       TEXT NOT NULL,
+    ended_at         TEXT,
+    end_status       TEXT,
+    verified_user_id INTEGER,
+    queue_class      TEXT,
+    routed_at        TEXT
+) STRICT;
+CREATE INDEX calls_by_queue ON calls (queue_class, routed_at) WHERE ended_at IS NULL;
+
+-- Failed verifications by calling number, for throttling guesses that are
+-- spread over many user IDs. Rows older than the window are pruned.
+CREATE TABLE verification_failures (
+    at          TEXT NOT NULL,
+    from_number TEXT NOT NULL
+) STRICT;
+CREATE INDEX verification_failures_by_number ON verification_failures (from_number, at);
+CREATE INDEX verification_failures_by_time ON verification_failures (at);
+"#,
+    ),
+];
 
 /// The schema version after all migrations.
 #[cfg(test)]

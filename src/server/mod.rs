@@ -1,34 +1,68 @@
 //! The HTTP side: the router, its shared state, and serving it until shut
-//! down.
+//! down. Handlers parse, call the phone line or registry on a blocking
+//! thread, and render; nothing here decides anything.
+
+pub mod metrics;
+mod voice;
+pub mod webhook;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::routing::get;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
 use tokio::net::TcpListener;
 
-use crate::registry::Registry;
+use crate::ivr::Ivr;
+use crate::signature::WebhookAuth;
 
 /// What every handler can reach.
 #[derive(Clone, Debug)]
 pub struct AppState {
-    /// Practices, users and PINs.
-    pub registry: Arc<Registry>,
+    /// The phone line (and through it the registry).
+    pub ivr: Arc<Ivr>,
+    /// Checks webhook signatures.
+    pub webhook_auth: WebhookAuth,
+    /// The address the provider calls, without a trailing slash; signed
+    /// URLs are rebuilt on it.
+    pub public_url: String,
+    /// Counters and histograms.
+    pub metrics: Arc<metrics::Metrics>,
+}
+
+impl AppState {
+    /// State for a phone line reached at `public_url`, whose webhooks are
+    /// signed with `auth_token`.
+    pub fn new(ivr: Ivr, auth_token: &str, public_url: &str) -> Self {
+        Self {
+            ivr: Arc::new(ivr),
+            webhook_auth: WebhookAuth::new(auth_token.as_bytes().to_vec()),
+            public_url: public_url.trim_end_matches('/').to_owned(),
+            metrics: Arc::new(metrics::Metrics::new()),
+        }
+    }
 }
 
 /// All routes.
 pub fn router(state: AppState) -> Router {
     Router::new()
+        .route("/voice/incoming", post(voice::incoming))
+        .route("/voice/user-id", post(voice::user_id))
+        .route("/voice/pin", post(voice::pin))
+        .route("/voice/menu", post(voice::menu))
+        .route("/voice/status", post(voice::status))
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .layer(DefaultBodyLimit::max(webhook::MAX_BODY_BYTES))
         .with_state(state)
 }
 
 /// 200 while the database answers, 503 otherwise, for load balancers.
 async fn healthz(State(state): State<AppState>) -> (StatusCode, &'static str) {
-    let registry = Arc::clone(&state.registry);
-    let answered = tokio::task::spawn_blocking(move || registry.db().ping()).await;
+    let ivr = Arc::clone(&state.ivr);
+    let answered = tokio::task::spawn_blocking(move || ivr.registry().db().ping()).await;
     match answered {
         Ok(Ok(())) => (StatusCode::OK, "ok\n"),
         Ok(Err(error)) => {
@@ -37,6 +71,16 @@ async fn healthz(State(state): State<AppState>) -> (StatusCode, &'static str) {
         }
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "health check failed\n"),
     }
+}
+
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
 }
 
 /// Serves `state` on `listener` until `shutdown` completes, then lets

@@ -1,0 +1,171 @@
+//! The `/voice/` webhook handlers.
+//!
+//! Each one logs exactly one event, inside a span carrying the CallSid,
+//! with the step, its outcome and how long it took. No parameter value but
+//! the CallSid ever reaches a log line.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use tracing::Instrument;
+
+use super::AppState;
+use super::metrics::{OutcomeLabel, RouteLabel, ScopeLabel};
+use super::webhook::Webhook;
+use crate::flow::Gather;
+use crate::ivr::{StepReport, VoiceRequest};
+use crate::twiml;
+
+/// The step number every gather's action URL carries.
+#[derive(Debug, Deserialize)]
+pub(super) struct StepQuery {
+    step: u32,
+}
+
+pub(super) async fn incoming(State(app): State<AppState>, hook: Webhook) -> Response {
+    run_step(app, hook, "incoming", |ivr, request| ivr.incoming(request)).await
+}
+
+pub(super) async fn user_id(
+    State(app): State<AppState>,
+    Query(q): Query<StepQuery>,
+    hook: Webhook,
+) -> Response {
+    run_step(app, hook, "user_id", move |ivr, r| {
+        ivr.gather(r, Gather::UserId, q.step)
+    })
+    .await
+}
+
+pub(super) async fn pin(
+    State(app): State<AppState>,
+    Query(q): Query<StepQuery>,
+    hook: Webhook,
+) -> Response {
+    run_step(app, hook, "pin", move |ivr, r| {
+        ivr.gather(r, Gather::Pin, q.step)
+    })
+    .await
+}
+
+pub(super) async fn menu(
+    State(app): State<AppState>,
+    Query(q): Query<StepQuery>,
+    hook: Webhook,
+) -> Response {
+    run_step(app, hook, "menu", move |ivr, r| {
+        ivr.gather(r, Gather::Menu, q.step)
+    })
+    .await
+}
+
+pub(super) async fn status(State(app): State<AppState>, hook: Webhook) -> StatusCode {
+    let started = Instant::now();
+    let span = tracing::info_span!("webhook", call.sid = %hook.call_sid, step = "status");
+    let status = hook.param("CallStatus").unwrap_or("").to_owned();
+    let ivr = Arc::clone(&app.ivr);
+    let sid = hook.call_sid.clone();
+    let ended = tokio::task::spawn_blocking(move || ivr.status(&sid, &status)).await;
+    let _entered = span.enter();
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
+    match ended {
+        Ok(Ok(ended)) => {
+            tracing::info!(
+                outcome = if ended { "ended" } else { "noted" },
+                elapsed_ms,
+                "status callback"
+            );
+        }
+        Ok(Err(error)) => tracing::error!(%error, elapsed_ms, "status callback failed"),
+        Err(error) => tracing::error!(%error, elapsed_ms, "status callback panicked"),
+    }
+    // The provider ignores the body; 204 whatever happened, so it does
+    // not retry a callback that cannot be stored anyway.
+    StatusCode::NO_CONTENT
+}
+
+async fn run_step(
+    app: AppState,
+    hook: Webhook,
+    route: &'static str,
+    step: impl FnOnce(&crate::ivr::Ivr, &VoiceRequest) -> crate::error::Result<StepReport>
+    + Send
+    + 'static,
+) -> Response {
+    let started = Instant::now();
+    let span = tracing::info_span!("webhook", call.sid = %hook.call_sid, step = route);
+    let request = VoiceRequest {
+        call_sid: hook.call_sid.clone(),
+        from: hook.param("From").map(str::to_owned),
+        to: hook.param("To").map(str::to_owned),
+        digits: hook.param("Digits").map(str::to_owned),
+        stir_verstat: hook.param("StirVerstat").map(str::to_owned),
+    };
+    let ivr = Arc::clone(&app.ivr);
+    let blocking_span = span.clone();
+    let answered =
+        tokio::task::spawn_blocking(move || blocking_span.in_scope(|| step(&ivr, &request))).await;
+
+    async move {
+        let elapsed = started.elapsed();
+        let elapsed_ms = elapsed.as_secs_f64() * 1e3;
+        app.metrics
+            .webhook_seconds
+            .get_or_create(&RouteLabel { route })
+            .observe(elapsed.as_secs_f64());
+        let twiml = match answered {
+            Ok(Ok(report)) => {
+                record(&app, &report);
+                tracing::info!(outcome = report.outcome, elapsed_ms, "webhook answered");
+                report.twiml
+            }
+            Ok(Err(error)) => {
+                tracing::error!(%error, elapsed_ms, "webhook failed; routing the caller unverified");
+                app.ivr.fallback()
+            }
+            Err(error) => {
+                tracing::error!(%error, elapsed_ms, "webhook panicked; routing the caller unverified");
+                app.ivr.fallback()
+            }
+        };
+        ([(header::CONTENT_TYPE, twiml::CONTENT_TYPE)], twiml).into_response()
+    }
+    .instrument(span)
+    .await
+}
+
+fn record(app: &AppState, report: &StepReport) {
+    let m = &app.metrics;
+    if report.new_call {
+        m.calls.inc();
+    }
+    let Some(check) = report.check else {
+        return;
+    };
+    let outcome = if check.succeeded {
+        "succeeded"
+    } else {
+        "failed"
+    };
+    m.verifications
+        .get_or_create(&OutcomeLabel { outcome })
+        .inc();
+    if check.locked_now {
+        m.lockouts.inc();
+    }
+    if check.throttled {
+        m.throttled.inc();
+        m.failure_rate_alerts
+            .get_or_create(&ScopeLabel { scope: "caller" })
+            .inc();
+    }
+    if check.failure_rate_exceeded {
+        m.failure_rate_alerts
+            .get_or_create(&ScopeLabel { scope: "all" })
+            .inc();
+    }
+}

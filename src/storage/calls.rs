@@ -1,0 +1,160 @@
+//! Phone calls in progress and recent verification failures by number.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+/// A call as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallRow {
+    /// The provider's call ID.
+    pub call_sid: String,
+    /// Caller ID, as the provider reported it.
+    pub from_number: Option<String>,
+    /// The number called.
+    pub to_number: Option<String>,
+    /// STIR/SHAKEN attestation of the caller ID, if reported.
+    pub stir_verstat: Option<String>,
+    /// The flow state, as JSON.
+    pub state: String,
+    /// The step number the next webhook must carry.
+    pub step: u32,
+    /// The TwiML answered to step `step - 1`, replayed on retries.
+    pub last_reply: String,
+    /// Last webhook (RFC 3339).
+    pub updated_at: String,
+    /// Set once the call is over.
+    pub ended_at: Option<String>,
+}
+
+/// What a step changes on a call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallUpdate<'a> {
+    /// The new flow state, as JSON.
+    pub state: &'a str,
+    /// The step the next webhook must carry.
+    pub step: u32,
+    /// The TwiML being answered now.
+    pub reply: &'a str,
+    /// Now (RFC 3339).
+    pub now: &'a str,
+    /// The verified user, if any.
+    pub verified_user_id: Option<i64>,
+    /// The queue class, once routed.
+    pub queue_class: Option<&'a str>,
+}
+
+/// The call with this SID.
+pub fn get(conn: &Connection, call_sid: &str) -> rusqlite::Result<Option<CallRow>> {
+    conn.prepare_cached(
+        "SELECT call_sid, from_number, to_number, stir_verstat, state, step, last_reply,
+                updated_at, ended_at
+         FROM calls WHERE call_sid = ?1",
+    )?
+    .query_row([call_sid], |r| {
+        Ok(CallRow {
+            call_sid: r.get(0)?,
+            from_number: r.get(1)?,
+            to_number: r.get(2)?,
+            stir_verstat: r.get(3)?,
+            state: r.get(4)?,
+            step: r.get(5)?,
+            last_reply: r.get(6)?,
+            updated_at: r.get(7)?,
+            ended_at: r.get(8)?,
+        })
+    })
+    .optional()
+}
+
+/// Records a new call with its first answer.
+pub fn insert(conn: &Connection, call: &CallRow) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO calls (call_sid, from_number, to_number, stir_verstat, state, step,
+                            last_reply, started_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+    )?
+    .execute(params![
+        call.call_sid,
+        call.from_number,
+        call.to_number,
+        call.stir_verstat,
+        call.state,
+        call.step,
+        call.last_reply,
+        call.updated_at
+    ])?;
+    Ok(())
+}
+
+/// Applies one step's changes.
+pub fn update(conn: &Connection, call_sid: &str, change: &CallUpdate<'_>) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "UPDATE calls
+         SET state = ?2, step = ?3, last_reply = ?4, updated_at = ?5,
+             verified_user_id = ?6,
+             queue_class = ?7,
+             routed_at = CASE WHEN ?7 IS NULL THEN NULL ELSE coalesce(routed_at, ?5) END
+         WHERE call_sid = ?1",
+    )?
+    .execute(params![
+        call_sid,
+        change.state,
+        change.step,
+        change.reply,
+        change.now,
+        change.verified_user_id,
+        change.queue_class
+    ])?;
+    Ok(())
+}
+
+/// Marks a call over; its verified state goes with it.
+pub fn end(
+    conn: &Connection,
+    call_sid: &str,
+    state: &str,
+    status: &str,
+    now: &str,
+) -> rusqlite::Result<bool> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE calls
+             SET state = ?2, end_status = ?3, ended_at = ?4, updated_at = ?4,
+                 verified_user_id = NULL, queue_class = NULL
+             WHERE call_sid = ?1 AND ended_at IS NULL",
+        )?
+        .execute(params![call_sid, state, status, now])?;
+    Ok(changed > 0)
+}
+
+/// Records a failed verification from `from_number`, pruning rows older
+/// than `prune_before`.
+pub fn record_failure(
+    conn: &Connection,
+    from_number: &str,
+    now: &str,
+    prune_before: &str,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached("DELETE FROM verification_failures WHERE at < ?1")?
+        .execute([prune_before])?;
+    conn.prepare_cached("INSERT INTO verification_failures (at, from_number) VALUES (?1, ?2)")?
+        .execute([now, from_number])?;
+    Ok(())
+}
+
+/// Failed verifications since `since`, from one number or from all.
+pub fn failures_since(
+    conn: &Connection,
+    from_number: Option<&str>,
+    since: &str,
+) -> rusqlite::Result<u32> {
+    match from_number {
+        Some(number) => conn
+            .prepare_cached(
+                "SELECT count(*) FROM verification_failures WHERE from_number = ?1 AND at >= ?2",
+            )?
+            .query_row([number, since], |r| r.get(0)),
+        None => conn
+            .prepare_cached("SELECT count(*) FROM verification_failures WHERE at >= ?1")?
+            .query_row([since], |r| r.get(0)),
+    }
+}

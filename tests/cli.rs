@@ -343,6 +343,8 @@ fn a_wrong_key_is_refused_with_a_clear_error() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("does not hold a Support PIN key"), "{stderr}");
 }
 
 #[test]
@@ -661,4 +663,51 @@ fn serve_demo_generates_prints_and_keeps_a_webhook_token() {
     assert_eq!(mode & 0o777, 0o600);
     let (_server, lines, _) = serve_demo(&p);
     assert_eq!(token_line(&lines), token);
+}
+
+#[test]
+fn serve_refuses_a_prompt_file_missing_a_key_and_names_it() {
+    let p = Pinline::new();
+    let prompts = p.dir.path().join("prompts");
+    std::fs::create_dir(&prompts).unwrap();
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("voice-prompts");
+    let english = std::fs::read_to_string(source.join("en-US.toml")).unwrap();
+    let without_menu: String = english
+        .lines()
+        .filter(|l| !l.starts_with("menu ="))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(prompts.join("en-US.toml"), without_menu).unwrap();
+    std::fs::copy(source.join("es-US.toml"), prompts.join("es-US.toml")).unwrap();
+    let out = p
+        .command(&[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--prompts",
+            prompts.to_str().unwrap(),
+        ])
+        .env("TWILIO_AUTH_TOKEN", "token")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("missing prompt `menu`"), "{stderr}");
+
+    let with_unknown = format!("{english}\nbogus_prompt = \"Hello.\"\n");
+    std::fs::write(prompts.join("en-US.toml"), with_unknown).unwrap();
+    let out = p
+        .command(&[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--prompts",
+            prompts.to_str().unwrap(),
+        ])
+        .env("TWILIO_AUTH_TOKEN", "token")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("unknown prompt `bogus_prompt`"), "{stderr}");
 }

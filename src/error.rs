@@ -23,6 +23,9 @@ pub enum Error {
     /// No such user (only ever said to operators, never to callers).
     #[error("no user with ID {0}")]
     UnknownUser(UserId),
+    /// No case with that number.
+    #[error("no case {0}")]
+    UnknownCase(crate::domain::case::CaseNumber),
     /// No practice with that ID or name.
     #[error("no practice with ID or name {0:?}")]
     UnknownPractice(String),
@@ -65,6 +68,7 @@ impl Error {
             Error::Parse(_)
             | Error::Invalid(_)
             | Error::UnknownUser(_)
+            | Error::UnknownCase(_)
             | Error::UnknownPractice(_)
             | Error::Key(_) => 2,
             Error::Unseal(_) | Error::Storage(_) | Error::Io { .. } => 1,

@@ -8,7 +8,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::domain::account::UserId;
+use crate::domain::case::CaseNumber;
 use crate::prompts::{Language, PromptKey};
+use crate::twiml::speak_digits;
 
 /// Verification failures (wrong PIN, unknown or malformed user ID) after
 /// which the call goes to an agent, unverified.
@@ -29,15 +31,52 @@ pub enum Gather {
     Pin,
     /// The one-key menu for verified callers.
     Menu,
+    /// The user ID of the person a verified caller asks about, ending
+    /// with `#`.
+    SubjectId,
+    /// A case number a provider wants to decide, ending with `#`.
+    CaseNumber,
+    /// `1` to approve the case under review, `2` to decline.
+    ApprovalChoice,
 }
 
 impl Gather {
+    /// Every gather.
+    pub const ALL: [Gather; 6] = [
+        Gather::UserId,
+        Gather::Pin,
+        Gather::Menu,
+        Gather::SubjectId,
+        Gather::CaseNumber,
+        Gather::ApprovalChoice,
+    ];
+
+    /// The gather whose route is `path`.
+    pub fn from_path(path: &str) -> Option<Gather> {
+        Self::ALL.into_iter().find(|g| g.path() == path)
+    }
+
+    /// The step's name in logs and metrics.
+    pub fn step_name(self) -> &'static str {
+        match self {
+            Gather::UserId => "user_id",
+            Gather::Pin => "pin",
+            Gather::Menu => "menu",
+            Gather::SubjectId => "subject_id",
+            Gather::CaseNumber => "case_number",
+            Gather::ApprovalChoice => "approval",
+        }
+    }
+
     /// The route that receives this gather's digits.
     pub fn path(self) -> &'static str {
         match self {
             Gather::UserId => "/voice/user-id",
             Gather::Pin => "/voice/pin",
             Gather::Menu => "/voice/menu",
+            Gather::SubjectId => "/voice/subject-id",
+            Gather::CaseNumber => "/voice/case-number",
+            Gather::ApprovalChoice => "/voice/approval",
         }
     }
 }
@@ -60,8 +99,110 @@ pub enum Phase {
 pub enum QueueClass {
     /// Proved who they are with their Support PIN in this call.
     Verified,
+    /// Verified, but asking about someone else's account whose approval
+    /// is still pending: the agent must not discuss that account.
+    ApprovalPending,
     /// Did not prove anything; the agent must not discuss any account.
     Unverified,
+}
+
+impl QueueClass {
+    /// The class's name in storage and for agents.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueueClass::Verified => "verified",
+            QueueClass::ApprovalPending => "approval_pending",
+            QueueClass::Unverified => "unverified",
+        }
+    }
+}
+
+/// Someone whose account a caller asks about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subject {
+    /// Their user ID.
+    pub user_id: UserId,
+    /// Display name.
+    pub name: String,
+    /// `provider` or `staff`.
+    pub role: String,
+}
+
+/// A request for help with someone else's account, as ruled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OnBehalf {
+    /// Whose account.
+    pub subject: Subject,
+    /// What the agent may do, in words ("provider for own staff").
+    pub allowed: String,
+    /// The support case involved, if any.
+    pub case_number: Option<String>,
+    /// The approval is still pending.
+    pub pending: bool,
+}
+
+/// A case a provider is deciding on the phone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseSummary {
+    /// The case.
+    pub case_number: String,
+    /// Who asks.
+    pub requestor_name: String,
+    /// Whose account.
+    pub subject_name: String,
+}
+
+/// How a request about someone else's account was ruled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubjectRuling {
+    /// Support may assist.
+    Assist(OnBehalf),
+    /// A case awaits approval (opened now or earlier).
+    Pending(OnBehalf),
+    /// Not possible, or no such user: the caller must not learn which.
+    Refused,
+}
+
+/// What an agent is told about a routed caller before speaking.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueContext {
+    /// The queue class.
+    pub class: QueueClass,
+    /// Whether the caller proved who they are.
+    pub verified: bool,
+    /// Who, when verified.
+    pub caller: Option<VerifiedCaller>,
+    /// Whose account the call is about, when not the caller's own.
+    pub on_behalf_of: Option<Subject>,
+    /// What the agent may discuss, in words.
+    pub allowed: String,
+    /// The case involved, if any.
+    pub case_number: Option<String>,
+    /// An approval is still pending.
+    pub approval_pending: bool,
+}
+
+impl CallState {
+    /// The context for an agent, once the call is routed.
+    pub fn queue_context(&self) -> Option<QueueContext> {
+        let Phase::Routed(class) = self.phase else {
+            return None;
+        };
+        let allowed = match (&self.verified, &self.on_behalf) {
+            (None, _) => "nothing: the caller is not verified".to_owned(),
+            (Some(_), None) => "own account".to_owned(),
+            (Some(_), Some(request)) => request.allowed.clone(),
+        };
+        Some(QueueContext {
+            class,
+            verified: self.verified.is_some(),
+            caller: self.verified.clone(),
+            on_behalf_of: self.on_behalf.as_ref().map(|r| r.subject.clone()),
+            allowed,
+            case_number: self.on_behalf.as_ref().and_then(|r| r.case_number.clone()),
+            approval_pending: self.on_behalf.as_ref().is_some_and(|r| r.pending),
+        })
+    }
 }
 
 /// A caller who proved their identity in this call.
@@ -101,6 +242,12 @@ pub struct CallState {
     pub claimed_user_id: Option<String>,
     /// Set once the caller is verified; bound to this call only.
     pub verified: Option<VerifiedCaller>,
+    /// A request about someone else's account, once ruled.
+    #[serde(default)]
+    pub on_behalf: Option<OnBehalf>,
+    /// The case a provider is deciding.
+    #[serde(default)]
+    pub case_under_review: Option<CaseSummary>,
 }
 
 /// [`Language`] as stored in a call's state.
@@ -175,12 +322,32 @@ pub enum Input<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
     /// The new state and what to say.
-    Reply(CallState, Reply),
+    Reply(Box<CallState>, Reply),
     /// A PIN was entered for this user ID: validate it, then call
     /// [`on_pin_outcome`].
     CheckPin {
         /// As keyed in at the user-ID gather.
         user_id: String,
+    },
+    /// A verified caller asks about this user ID: rule on it, then call
+    /// [`on_subject_ruling`].
+    RuleOnSubject {
+        /// As keyed in.
+        user_id: String,
+    },
+    /// A provider wants to decide this case: look it up, then call
+    /// [`on_case_lookup`].
+    FindCase {
+        /// As keyed in.
+        case_number: String,
+    },
+    /// A provider decided the case under review: record it, then call
+    /// [`on_case_decided`].
+    DecideCase {
+        /// The case.
+        case_number: String,
+        /// Approve (else decline).
+        approve: bool,
     },
 }
 
@@ -200,11 +367,24 @@ fn reply(prompts: impl IntoIterator<Item = Prompt>, next: Next) -> Reply {
     }
 }
 
-fn ask(gather: Gather) -> Prompt {
+fn ask(state: &CallState, gather: Gather) -> Prompt {
     match gather {
         Gather::UserId => PromptKey::UserIdPrompt.into(),
         Gather::Pin => PromptKey::PinPrompt.into(),
         Gather::Menu => PromptKey::Menu.into(),
+        Gather::SubjectId => PromptKey::SubjectIdPrompt.into(),
+        Gather::CaseNumber => PromptKey::CaseNumberPrompt.into(),
+        Gather::ApprovalChoice => {
+            let (requestor, subject) = state
+                .case_under_review
+                .as_ref()
+                .map(|c| (c.requestor_name.clone(), c.subject_name.clone()))
+                .unwrap_or_default();
+            Prompt {
+                key: PromptKey::CaseSummary,
+                args: vec![("requestor", requestor), ("subject", subject)],
+            }
+        }
     }
 }
 
@@ -218,6 +398,8 @@ pub fn start() -> (CallState, Reply) {
         menu_misses: 0,
         claimed_user_id: None,
         verified: None,
+        on_behalf: None,
+        case_under_review: None,
     };
     let greeting = reply(
         [PromptKey::Greeting.into(), PromptKey::LanguageOffer.into()],
@@ -231,7 +413,10 @@ pub fn start() -> (CallState, Reply) {
 pub fn restart(previous: &CallState) -> (CallState, Reply) {
     let (mut state, _) = start();
     state.language = previous.language;
-    let prompts = [PromptKey::ApologyRestart.into(), ask(Gather::UserId)];
+    let prompts = [
+        PromptKey::ApologyRestart.into(),
+        ask(&state, Gather::UserId),
+    ];
     (state, reply(prompts, Next::Gather(Gather::UserId)))
 }
 
@@ -241,7 +426,7 @@ pub fn restart(previous: &CallState) -> (CallState, Reply) {
 pub fn repeat(state: &CallState) -> Reply {
     match state.phase {
         Phase::Awaiting(gather) => reply(
-            [PromptKey::RepeatStep.into(), ask(gather)],
+            [PromptKey::RepeatStep.into(), ask(state, gather)],
             Next::Gather(gather),
         ),
         Phase::Routed(class) => reply([PromptKey::ConnectingAgent.into()], Next::Route(class)),
@@ -253,7 +438,7 @@ pub fn repeat(state: &CallState) -> Reply {
 /// a call not awaiting a gather repeat the current position.
 pub fn on_input(state: &CallState, input: Input<'_>) -> Decision {
     let Phase::Awaiting(gather) = state.phase else {
-        return Decision::Reply(state.clone(), repeat(state));
+        return Decision::Reply(Box::new(state.clone()), repeat(state));
     };
     let mut next = state.clone();
     let answer = match input {
@@ -273,10 +458,39 @@ pub fn on_input(state: &CallState, input: Input<'_>) -> Decision {
                     None => reject(&mut next),
                 },
                 Gather::Menu => menu_choice(&mut next, digits),
+                Gather::SubjectId if UserId::parse(digits).is_ok() => {
+                    return Decision::RuleOnSubject {
+                        user_id: digits.to_owned(),
+                    };
+                }
+                // Malformed IDs get the answer unknown ones get.
+                Gather::SubjectId => refuse_request(&mut next),
+                Gather::CaseNumber if CaseNumber::parse(digits).is_ok() => {
+                    return Decision::FindCase {
+                        case_number: digits.to_owned(),
+                    };
+                }
+                Gather::CaseNumber => no_such_case(&mut next),
+                Gather::ApprovalChoice => match (digits, &state.case_under_review) {
+                    ("1" | "2", Some(case)) => {
+                        return Decision::DecideCase {
+                            case_number: case.case_number.clone(),
+                            approve: digits == "1",
+                        };
+                    }
+                    (_, Some(_)) => reply(
+                        [
+                            PromptKey::MenuInvalid.into(),
+                            ask(&next, Gather::ApprovalChoice),
+                        ],
+                        Next::Gather(Gather::ApprovalChoice),
+                    ),
+                    (_, None) => no_such_case(&mut next),
+                },
             }
         }
     };
-    Decision::Reply(next, answer)
+    Decision::Reply(Box::new(next), answer)
 }
 
 fn silence(state: &mut CallState, gather: Gather) -> Reply {
@@ -286,7 +500,7 @@ fn silence(state: &mut CallState, gather: Gather) -> Reply {
         return reply([PromptKey::NoInputGoodbye.into()], Next::Hangup);
     }
     reply(
-        [PromptKey::NoInputReprompt.into(), ask(gather)],
+        [PromptKey::NoInputReprompt.into(), ask(state, gather)],
         Next::Gather(gather),
     )
 }
@@ -294,7 +508,7 @@ fn silence(state: &mut CallState, gather: Gather) -> Reply {
 fn user_id_entered(state: &mut CallState, digits: &str) -> Reply {
     if digits == "9" {
         state.language = LanguageTag::EsUs;
-        return reply([ask(Gather::UserId)], Next::Gather(Gather::UserId));
+        return reply([ask(state, Gather::UserId)], Next::Gather(Gather::UserId));
     }
     if UserId::parse(digits).is_err() {
         state.failed_tries += 1;
@@ -308,13 +522,16 @@ fn user_id_entered(state: &mut CallState, digits: &str) -> Reply {
                 ("max_digits", UserId::MAX_DIGITS.to_string()),
             ],
         };
-        return reply([invalid, ask(Gather::UserId)], Next::Gather(Gather::UserId));
+        return reply(
+            [invalid, ask(state, Gather::UserId)],
+            Next::Gather(Gather::UserId),
+        );
     }
     // Whether the ID exists is not said here: every well-formed ID is
     // asked for its PIN, and only the pair is judged.
     state.claimed_user_id = Some(digits.to_owned());
     state.phase = Phase::Awaiting(Gather::Pin);
-    reply([ask(Gather::Pin)], Next::Gather(Gather::Pin))
+    reply([ask(state, Gather::Pin)], Next::Gather(Gather::Pin))
 }
 
 /// The flow after a PIN check.
@@ -328,7 +545,7 @@ pub fn on_pin_outcome(state: &CallState, outcome: PinOutcome) -> (CallState, Rep
             next.failed_tries = 0;
             next.phase = Phase::Awaiting(Gather::Menu);
             reply(
-                [PromptKey::Verified.into(), ask(Gather::Menu)],
+                [PromptKey::Verified.into(), ask(state, Gather::Menu)],
                 Next::Gather(Gather::Menu),
             )
         }
@@ -345,7 +562,10 @@ fn reject(state: &mut CallState) -> Reply {
     }
     state.phase = Phase::Awaiting(Gather::UserId);
     reply(
-        [PromptKey::NotVerifiedRetry.into(), ask(Gather::UserId)],
+        [
+            PromptKey::NotVerifiedRetry.into(),
+            ask(state, Gather::UserId),
+        ],
         Next::Gather(Gather::UserId),
     )
 }
@@ -367,8 +587,29 @@ fn menu_choice(state: &mut CallState, digits: &str) -> Reply {
                 Next::Route(QueueClass::Verified),
             )
         }
-        "2" | "3" => reply(
-            [PromptKey::OptionUnavailable.into(), ask(Gather::Menu)],
+        "2" => {
+            state.phase = Phase::Awaiting(Gather::SubjectId);
+            reply(
+                [ask(state, Gather::SubjectId)],
+                Next::Gather(Gather::SubjectId),
+            )
+        }
+        "3" if state
+            .verified
+            .as_ref()
+            .is_some_and(|v| v.role == "provider") =>
+        {
+            state.phase = Phase::Awaiting(Gather::CaseNumber);
+            reply(
+                [ask(state, Gather::CaseNumber)],
+                Next::Gather(Gather::CaseNumber),
+            )
+        }
+        "3" => reply(
+            [
+                PromptKey::OnlyProvidersApprove.into(),
+                ask(state, Gather::Menu),
+            ],
             Next::Gather(Gather::Menu),
         ),
         _ => {
@@ -381,11 +622,87 @@ fn menu_choice(state: &mut CallState, digits: &str) -> Reply {
                 );
             }
             reply(
-                [PromptKey::MenuInvalid.into(), ask(Gather::Menu)],
+                [PromptKey::MenuInvalid.into(), ask(state, Gather::Menu)],
                 Next::Gather(Gather::Menu),
             )
         }
     }
+}
+
+fn back_to_menu(state: &mut CallState, first: Prompt) -> Reply {
+    state.phase = Phase::Awaiting(Gather::Menu);
+    state.case_under_review = None;
+    reply(
+        [first, ask(state, Gather::Menu)],
+        Next::Gather(Gather::Menu),
+    )
+}
+
+fn refuse_request(state: &mut CallState) -> Reply {
+    back_to_menu(state, PromptKey::RequestRefused.into())
+}
+
+fn no_such_case(state: &mut CallState) -> Reply {
+    back_to_menu(state, PromptKey::CaseUnavailable.into())
+}
+
+/// The flow after ruling on a request about someone else's account.
+pub fn on_subject_ruling(state: &CallState, ruling: SubjectRuling) -> (CallState, Reply) {
+    let mut next = state.clone();
+    let answer = match ruling {
+        SubjectRuling::Assist(request) => {
+            next.on_behalf = Some(request);
+            next.phase = Phase::Routed(QueueClass::Verified);
+            reply(
+                [PromptKey::ConnectingAgent.into()],
+                Next::Route(QueueClass::Verified),
+            )
+        }
+        SubjectRuling::Pending(request) => {
+            let case_number = request.case_number.clone().unwrap_or_default();
+            next.on_behalf = Some(request);
+            next.phase = Phase::Routed(QueueClass::ApprovalPending);
+            let opened = Prompt {
+                key: PromptKey::CaseOpened,
+                args: vec![("case_number", speak_digits(&case_number))],
+            };
+            reply(
+                [opened, PromptKey::ApprovalPendingTransfer.into()],
+                Next::Route(QueueClass::ApprovalPending),
+            )
+        }
+        SubjectRuling::Refused => refuse_request(&mut next),
+    };
+    (next, answer)
+}
+
+/// The flow after looking up a case a provider keyed in: `None` when
+/// there is no case awaiting this provider's decision by that number.
+pub fn on_case_lookup(state: &CallState, case: Option<CaseSummary>) -> (CallState, Reply) {
+    let mut next = state.clone();
+    let Some(case) = case else {
+        return (next.clone(), no_such_case(&mut next));
+    };
+    next.case_under_review = Some(case);
+    next.phase = Phase::Awaiting(Gather::ApprovalChoice);
+    let answer = reply(
+        [ask(&next, Gather::ApprovalChoice)],
+        Next::Gather(Gather::ApprovalChoice),
+    );
+    (next, answer)
+}
+
+/// The flow after a provider's decision was recorded (`Some(approved)`),
+/// or could not be (`None`: the case changed meanwhile).
+pub fn on_case_decided(state: &CallState, decided: Option<bool>) -> (CallState, Reply) {
+    let mut next = state.clone();
+    let said = match decided {
+        Some(true) => PromptKey::CaseApproved,
+        Some(false) => PromptKey::CaseDeclined,
+        None => PromptKey::CaseUnavailable,
+    };
+    let answer = back_to_menu(&mut next, said.into());
+    (next, answer)
 }
 
 /// Ends the call: the verified state goes with it.
@@ -393,6 +710,8 @@ pub fn end(state: &mut CallState) {
     state.phase = Phase::Ended;
     state.verified = None;
     state.claimed_user_id = None;
+    state.on_behalf = None;
+    state.case_under_review = None;
 }
 
 #[cfg(test)]
@@ -401,14 +720,14 @@ mod tests {
 
     fn keys(state: &CallState, digits: &str) -> (CallState, Reply) {
         match on_input(state, Input::Digits(digits)) {
-            Decision::Reply(s, r) => (s, r),
+            Decision::Reply(s, r) => (*s, r),
             other => panic!("expected a reply, got {other:?}"),
         }
     }
 
     fn silent(state: &CallState) -> (CallState, Reply) {
         match on_input(state, Input::Silence) {
-            Decision::Reply(s, r) => (s, r),
+            Decision::Reply(s, r) => (*s, r),
             other => panic!("expected a reply, got {other:?}"),
         }
     }
@@ -547,11 +866,9 @@ mod tests {
         let (state, reply) = keys(&verified, "1");
         assert_eq!(reply.next, Next::Route(QueueClass::Verified));
         assert_eq!(state.phase, Phase::Routed(QueueClass::Verified));
-        let (_, reply) = keys(&verified, "2");
-        assert_eq!(
-            keys_of(&reply),
-            [PromptKey::OptionUnavailable, PromptKey::Menu]
-        );
+        let (state, reply) = keys(&verified, "2");
+        assert_eq!(keys_of(&reply), [PromptKey::SubjectIdPrompt]);
+        assert_eq!(state.phase, Phase::Awaiting(Gather::SubjectId));
         let (state, reply) = keys(&verified, "7");
         assert_eq!(keys_of(&reply), [PromptKey::MenuInvalid, PromptKey::Menu]);
         let (state, _) = keys(&state, "8");

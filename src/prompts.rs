@@ -129,7 +129,16 @@ prompt_keys! {
     Verified = "verified", [], "The caller is verified.";
     Menu = "menu", [], "1: own account, 2: on behalf of someone, 3: approve a staff request.";
     MenuInvalid = "menu_invalid", [], "The key pressed is not a menu choice.";
-    OptionUnavailable = "option_unavailable", [], "The chosen option isn't available yet.";
+    SubjectIdPrompt = "subject_id_prompt", [], "Asks for the user ID of the person the caller asks about.";
+    RequestRefused = "request_refused", [], "An on-behalf-of request that can't be handled (one message for every reason).";
+    CaseOpened = "case_opened", ["case_number"], "A case was opened; the provider must approve by reply or by phone.";
+    ApprovalPendingTransfer = "approval_pending_transfer", [], "Hold for an agent, who can't discuss the other account yet.";
+    OnlyProvidersApprove = "only_providers_approve", [], "Staff pressed 3: only providers approve.";
+    CaseNumberPrompt = "case_number_prompt", [], "Asks a provider for a case number.";
+    CaseSummary = "case_summary", ["requestor", "subject"], "Who asks about whose account; 1 approves, 2 declines.";
+    CaseApproved = "case_approved", [], "The provider approved the request.";
+    CaseDeclined = "case_declined", [], "The provider declined the request.";
+    CaseUnavailable = "case_unavailable", [], "No case awaits this provider's decision by that number.";
     ConnectingAgent = "connecting_agent", [], "Hold while an agent is connected.";
     ApologyRestart = "apology_restart", [], "Something went wrong; the call starts over.";
     RepeatStep = "repeat_step", [], "A stale or reordered request; the current question repeats.";

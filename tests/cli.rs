@@ -344,7 +344,10 @@ fn a_wrong_key_is_refused_with_a_clear_error() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("does not hold a Support PIN key"), "{stderr}");
+    assert!(
+        stderr.contains("does not hold a Support PIN key"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -710,4 +713,230 @@ fn serve_refuses_a_prompt_file_missing_a_key_and_names_it() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("unknown prompt `bogus_prompt`"), "{stderr}");
+}
+
+/// A practice with a provider and two staff members: (provider, staff,
+/// other staff).
+fn practice_with_staff(p: &Pinline) -> (String, String, String) {
+    let add = |role: &str, name: &str| {
+        p.ok(&[
+            "user",
+            "add",
+            "--practice",
+            "1",
+            "--role",
+            role,
+            "--name",
+            name,
+        ])
+        .trim()
+        .to_owned()
+    };
+    (
+        add("provider", "Dr. Rosa Diaz"),
+        add("staff", "Sam Ortiz"),
+        add("staff", "Lee Chen"),
+    )
+}
+
+#[test]
+fn case_open_prints_the_number_and_reuses_an_open_case() {
+    let p = Pinline::new();
+    let (provider, staff, _) = practice_with_staff(&p);
+    let number = p.ok(&[
+        "case",
+        "open",
+        "--requestor",
+        &staff,
+        "--on-behalf-of",
+        &provider,
+    ]);
+    let number = number.trim();
+    assert_eq!(number.len(), 6, "{number}");
+    let json = p.json(&[
+        "case",
+        "open",
+        "--requestor",
+        &staff,
+        "--on-behalf-of",
+        &provider,
+        "--json",
+    ]);
+    assert_eq!(json["case_number"], number);
+    assert_eq!(json["reused"], true);
+    let shown = p.json(&["case", "show", number, "--json"]);
+    assert_eq!(shown["case_number"], number);
+    assert_eq!(shown["status"], "awaiting_approval");
+    assert_eq!(shown["approvers"][0]["user_id"].to_string(), provider);
+    let listed = p.json(&["case", "list", "--status", "awaiting_approval", "--json"]);
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    let none = p.json(&["case", "list", "--status", "approved", "--json"]);
+    assert!(none.as_array().unwrap().is_empty());
+    let events = p.json(&["audit", &provider, "--json"]);
+    assert_eq!(events[0]["event"], "approval_requested");
+}
+
+#[test]
+fn case_reply_by_an_approver_decides_and_by_anyone_else_is_only_recorded() {
+    let p = Pinline::new();
+    let (provider, staff, other) = practice_with_staff(&p);
+    let number = p.ok(&[
+        "case",
+        "open",
+        "--requestor",
+        &staff,
+        "--on-behalf-of",
+        &provider,
+    ]);
+    let number = number.trim();
+    let said = p.ok(&[
+        "case",
+        "reply",
+        number,
+        "--from",
+        &other,
+        "--approve",
+        "--text",
+        "sure",
+    ]);
+    assert!(
+        said.contains("not an approver") && said.contains("approves nothing"),
+        "{said}"
+    );
+    assert_eq!(
+        p.json(&["case", "show", number, "--json"])["status"],
+        "awaiting_approval"
+    );
+    let json = p.json(&[
+        "case",
+        "reply",
+        number,
+        "--from",
+        &provider,
+        "--approve",
+        "--json",
+    ]);
+    assert_eq!(json["outcome"], "approved");
+    assert_eq!(json["status"], "approved");
+    let shown = p.json(&["case", "show", number, "--json"]);
+    assert!(shown["expires_at"].is_string());
+    let kinds: Vec<&str> = shown["trail"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["opened", "reply", "approved"]);
+    let events = p.json(&["audit", &staff, "--json"]);
+    assert_eq!(events[0]["event"], "approval_granted");
+}
+
+#[test]
+fn case_commands_refuse_bad_input_with_status_2_and_write_nothing() {
+    let p = Pinline::new();
+    let (provider, staff, _) = practice_with_staff(&p);
+    let number = p.ok(&[
+        "case",
+        "open",
+        "--requestor",
+        &staff,
+        "--on-behalf-of",
+        &provider,
+    ]);
+    let number = number.trim().to_owned();
+    p.ok(&["case", "close", &number]);
+    let before = (
+        p.state(),
+        p.ok(&["case", "show", &number, "--json"]),
+        p.ok(&["case", "list", "--json"]),
+    );
+    let cases: &[(&[&str], &str)] = &[
+        (&["case", "show", "999999"], "no case 999999"),
+        (&["case", "show", "12"], "not six digits"),
+        (
+            &["case", "reply", "999999", "--from", &provider, "--approve"],
+            "no case",
+        ),
+        (
+            &["case", "reply", &number, "--from", "55555555", "--approve"],
+            "no user with ID 55555555",
+        ),
+        (
+            &["case", "reply", &number, "--from", &provider, "--approve"],
+            "is closed",
+        ),
+        (&["case", "reply", &number, "--from", &provider], "required"),
+        (
+            &[
+                "case",
+                "reply",
+                &number,
+                "--from",
+                &provider,
+                "--approve",
+                "--decline",
+            ],
+            "cannot be used",
+        ),
+        (&["case", "close", &number], "closed already"),
+        (
+            &[
+                "case",
+                "open",
+                "--requestor",
+                &provider,
+                "--on-behalf-of",
+                &staff,
+            ],
+            "no approval is needed",
+        ),
+        (
+            &[
+                "case",
+                "open",
+                "--requestor",
+                &staff,
+                "--on-behalf-of",
+                "55555555",
+            ],
+            "no user",
+        ),
+        (&["case", "list", "--status", "open"], "unknown case status"),
+    ];
+    for (args, expected) in cases {
+        let line = p.refused(args);
+        assert!(line.contains(expected), "{args:?}: {line}");
+    }
+    let after = (
+        p.state(),
+        p.ok(&["case", "show", &number, "--json"]),
+        p.ok(&["case", "list", "--json"]),
+    );
+    assert_eq!(after, before);
+}
+
+#[test]
+fn a_case_across_practices_cannot_be_opened() {
+    let p = Pinline::new();
+    let (provider, _, _) = practice_with_staff(&p);
+    p.ok(&["practice", "add", "Elsewhere"]);
+    let outsider = p.ok(&[
+        "user",
+        "add",
+        "--practice",
+        "Elsewhere",
+        "--role",
+        "staff",
+        "--name",
+        "Kit",
+    ]);
+    let line = p.refused(&[
+        "case",
+        "open",
+        "--requestor",
+        outsider.trim(),
+        "--on-behalf-of",
+        &provider,
+    ]);
+    assert!(line.contains("different practices"), "{line}");
 }

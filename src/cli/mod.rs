@@ -7,6 +7,7 @@
 
 mod accounts;
 mod audit;
+mod cases;
 mod keys;
 mod pins;
 mod serve;
@@ -58,6 +59,14 @@ pub struct Cli {
         default_value_t = 30
     )]
     lock_window_days: u32,
+    /// How long a provider's approval of a case holds, in hours.
+    #[arg(
+        long,
+        global = true,
+        env = "PINLINE_APPROVAL_HOURS",
+        default_value_t = 24
+    )]
+    approval_hours: u32,
     #[command(subcommand)]
     command: Command,
 }
@@ -75,6 +84,9 @@ enum Command {
     Pin(pins::PinCommand),
     /// The audit log: a user's events, or the chain's integrity.
     Audit(audit::AuditArgs),
+    /// Support cases: requests for help with someone else's account.
+    #[command(subcommand)]
+    Case(cases::CaseCommand),
     /// The secret keys.
     #[command(subcommand)]
     Key(keys::KeyCommand),
@@ -106,6 +118,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::User(cmd) => accounts::user(&cli, cmd),
         Command::Pin(cmd) => pins::run(&cli, cmd),
         Command::Audit(args) => audit::run(&cli, args),
+        Command::Case(cmd) => cases::run(&cli, cmd),
         Command::Key(cmd) => keys::run(&cli, cmd),
         Command::Serve(args) => serve::run(&cli, args),
     }
@@ -179,13 +192,17 @@ impl Cli {
             (Needs::BothKeys | Needs::AuditKey, Err(e)) => return Err(e.into()),
             (_, audit) => audit,
         };
-        Registry::new(
+        if self.approval_hours == 0 {
+            return Err(Error::Invalid("--approval-hours must be at least 1".into()));
+        }
+        let registry = Registry::new(
             db,
             pin.map(|k| k.key),
             audit.map(|k| k.key),
             self.policy()?,
             Arc::new(SystemClock),
-        )
+        )?;
+        Ok(registry.with_approval_ttl(chrono::Duration::hours(i64::from(self.approval_hours))))
     }
 }
 

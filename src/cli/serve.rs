@@ -52,6 +52,7 @@ pub(super) struct ServeArgs {
 pub(super) fn run(cli: &Cli, args: &ServeArgs) -> Result<ExitCode> {
     telemetry::init(args.log_format);
     let token = auth_token(cli, args.demo)?;
+    let case_token = case_token(cli, args.demo)?;
     let prompts = load_prompts(args.prompts.as_deref())?;
     let db = Db::open(&cli.db)?;
     if args.demo {
@@ -59,7 +60,7 @@ pub(super) fn run(cli: &Cli, args: &ServeArgs) -> Result<ExitCode> {
     }
     let registry = Arc::new(cli.registry_on(db, Needs::BothKeys)?);
     if args.demo {
-        print_demo(&registry, &token)?;
+        print_demo(&registry, &token, case_token.as_deref())?;
     }
     let runtime = tokio::runtime::Runtime::new().map_err(|source| Error::Io {
         context: "cannot start the async runtime".into(),
@@ -93,7 +94,7 @@ pub(super) fn run(cli: &Cli, args: &ServeArgs) -> Result<ExitCode> {
             ..IvrConfig::new(&public_url)
         };
         let ivr = Ivr::new(registry, Arc::new(prompts), config, Arc::new(SystemClock));
-        let state = AppState::new(ivr, &token, &public_url);
+        let state = AppState::new(ivr, &token, &public_url).with_case_token(case_token.clone());
         server::run(listener, state, server::shutdown_signal())
             .await
             .map_err(|source| Error::Io {
@@ -119,15 +120,33 @@ fn auth_token(cli: &Cli, demo: bool) -> Result<String> {
                 .into(),
         ));
     }
-    let path = cli.db.with_extension("twilio-token");
-    if path.exists() {
-        return std::fs::read_to_string(&path)
-            .map(|t| t.trim().to_owned())
-            .map_err(super::io_error(format!("cannot read {}", display(&path))));
+    read_or_create_secret(&cli.db.with_extension("twilio-token"))
+}
+
+/// The case system's bearer token: `PINLINE_CASE_TOKEN`, or for a demo
+/// one kept beside the database. Without one, case replies over HTTP are
+/// refused.
+fn case_token(cli: &Cli, demo: bool) -> Result<Option<String>> {
+    if let Ok(token) = std::env::var("PINLINE_CASE_TOKEN")
+        && !token.trim().is_empty()
+    {
+        return Ok(Some(token.trim().to_owned()));
     }
-    let token = SecretKey::generate().to_base64();
-    keys::write_secret_file(&path, &token)?;
-    Ok(token)
+    if !demo {
+        return Ok(None);
+    }
+    read_or_create_secret(&cli.db.with_extension("case-token")).map(Some)
+}
+
+fn read_or_create_secret(path: &Path) -> Result<String> {
+    if path.exists() {
+        return std::fs::read_to_string(path)
+            .map(|t| t.trim().to_owned())
+            .map_err(super::io_error(format!("cannot read {}", display(path))));
+    }
+    let secret = SecretKey::generate().to_base64();
+    keys::write_secret_file(path, &secret)?;
+    Ok(secret)
 }
 
 fn load_prompts(dir: Option<&Path>) -> Result<PromptCatalog> {
@@ -141,7 +160,11 @@ fn load_prompts(dir: Option<&Path>) -> Result<PromptCatalog> {
     loaded.map_err(|e| Error::Invalid(e.to_string()))
 }
 
-fn print_demo(registry: &crate::registry::Registry, token: &str) -> Result<()> {
+fn print_demo(
+    registry: &crate::registry::Registry,
+    token: &str,
+    case_token: Option<&str>,
+) -> Result<()> {
     let people = crate::demo::seed_once(registry)?;
     println!("Demo users (user ID, PIN, role, name):");
     for person in &people {
@@ -155,6 +178,9 @@ fn print_demo(registry: &crate::registry::Registry, token: &str) -> Result<()> {
     }
     println!("Each PIN changes after it is used; `pinline pin show USER` shows the new one.");
     println!("Webhook token (TWILIO_AUTH_TOKEN for `pinline call`): {token}");
+    if let Some(case_token) = case_token {
+        println!("Case system token (Bearer, for /api/v1/cases/N/replies): {case_token}");
+    }
     Ok(())
 }
 

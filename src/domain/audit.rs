@@ -36,6 +36,12 @@ pub enum EventKind {
     Locked,
     /// Every PIN was re-encrypted under a new key.
     KeyRotated,
+    /// Someone asked for help with another person's account (a case).
+    ApprovalRequested,
+    /// An approver agreed.
+    ApprovalGranted,
+    /// An approver refused, or withdrew an approval.
+    ApprovalDeclined,
 }
 
 impl EventKind {
@@ -48,6 +54,9 @@ impl EventKind {
             EventKind::Generated => "generated",
             EventKind::Locked => "locked",
             EventKind::KeyRotated => "key_rotated",
+            EventKind::ApprovalRequested => "approval_requested",
+            EventKind::ApprovalGranted => "approval_granted",
+            EventKind::ApprovalDeclined => "approval_declined",
         }
     }
 }
@@ -63,6 +72,10 @@ pub enum Channel {
     Api,
     /// The command line, by an operator.
     Cli,
+    /// A reply to a support case, from the case system.
+    Case,
+    /// An email to support.
+    Email,
 }
 
 impl Channel {
@@ -73,6 +86,8 @@ impl Channel {
             Channel::Web => "web",
             Channel::Api => "api",
             Channel::Cli => "cli",
+            Channel::Case => "case",
+            Channel::Email => "email",
         }
     }
 }

@@ -5,6 +5,8 @@
 //! by any edge (CLI, webhook, web page).
 
 pub mod account;
+pub mod approval;
 pub mod audit;
+pub mod case;
 pub mod lock;
 pub mod pin;

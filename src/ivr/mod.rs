@@ -13,11 +13,19 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 
 use crate::clock::Clock;
+use crate::domain::account::UserId;
+use crate::domain::approval::{Basis, Ruling};
 use crate::domain::audit::{Actor, Channel, format_time};
+use crate::domain::case::{CaseNumber, Decision as CaseDecision};
 use crate::error::{Error, Result};
-use crate::flow::{self, CallState, Decision, Gather, Input, Phase, PinOutcome, VerifiedCaller};
+use crate::flow::{
+    self, CallState, CaseSummary, Decision, Gather, Input, OnBehalf, Phase, PinOutcome, Subject,
+    SubjectRuling, VerifiedCaller,
+};
 use crate::prompts::{Language, PromptCatalog};
+use crate::registry::ReplyOutcome;
 use crate::registry::{Attempt, Origin, Registry, Rejection, Verdict};
+use crate::storage::accounts;
 use crate::storage::calls::{self, CallRow, CallUpdate};
 
 /// Limits of the phone line.
@@ -215,11 +223,29 @@ impl Ivr {
                 Input::Digits(keys)
             };
             let (next, reply, check) = match flow::on_input(&state, input) {
-                Decision::Reply(next, reply) => (next, reply, None),
+                Decision::Reply(next, reply) => (*next, reply, None),
                 Decision::CheckPin { user_id } => {
                     let (outcome, check) = self.check_pin(tx, &row, &user_id, keys, now)?;
                     let (next, reply) = flow::on_pin_outcome(&state, outcome);
                     (next, reply, Some(check))
+                }
+                Decision::RuleOnSubject { user_id } => {
+                    let ruling = self.rule_on_subject(tx, &row, &state, &user_id)?;
+                    let (next, reply) = flow::on_subject_ruling(&state, ruling);
+                    (next, reply, None)
+                }
+                Decision::FindCase { case_number } => {
+                    let case = self.find_case(tx, &state, &case_number)?;
+                    let (next, reply) = flow::on_case_lookup(&state, case);
+                    (next, reply, None)
+                }
+                Decision::DecideCase {
+                    case_number,
+                    approve,
+                } => {
+                    let decided = self.decide_case(tx, &row, &state, &case_number, approve)?;
+                    let (next, reply) = flow::on_case_decided(&state, decided);
+                    (next, reply, None)
                 }
             };
             let twiml = self.save(tx, &row, &next, &reply, now)?;
@@ -276,18 +302,28 @@ impl Ivr {
         let twiml = self.render(reply, state, step);
         let json = to_json(state)?;
         let now = format_time(now);
-        let queue_class = match state.phase {
-            Phase::Routed(flow::QueueClass::Verified) => Some("verified"),
-            Phase::Routed(flow::QueueClass::Unverified) => Some("unverified"),
-            _ => None,
-        };
+        let context = state.queue_context();
+        let context_json = context
+            .as_ref()
+            .map(|c| {
+                serde_json::to_string(c)
+                    .map_err(|e| Error::Invalid(format!("cannot store queue context: {e}")))
+            })
+            .transpose()?;
+        let pending_case = state
+            .on_behalf
+            .as_ref()
+            .filter(|r| r.pending && context.is_some())
+            .and_then(|r| r.case_number.as_deref());
         let update = CallUpdate {
             state: &json,
             step,
             reply: &twiml,
             now: &now,
             verified_user_id: state.verified.as_ref().map(|v| v.user_id.to_stored()),
-            queue_class,
+            queue_class: context.as_ref().map(|c| c.class.as_str()),
+            queue_context: context_json.as_deref(),
+            pending_case,
         };
         calls::update(tx, &row.call_sid, &update)?;
         if state.phase == Phase::Ended {
@@ -374,6 +410,134 @@ impl Ivr {
             stir_verstat: row.stir_verstat.clone(),
         };
         Ok((PinOutcome::Verified(caller), check))
+    }
+}
+
+impl Ivr {
+    fn phone_origin(row: &CallRow, actor: Actor) -> Origin {
+        Origin {
+            actor,
+            channel: Channel::Phone,
+            call_sid: Some(row.call_sid.clone()),
+        }
+    }
+
+    /// Rules on a verified caller's request about `user_id`'s account;
+    /// opens (or reuses) a case when an approval is needed. Unknown IDs
+    /// and every refusal give the same ruling.
+    fn rule_on_subject(
+        &self,
+        tx: &rusqlite::Connection,
+        row: &CallRow,
+        state: &CallState,
+        user_id: &str,
+    ) -> Result<SubjectRuling> {
+        let Some(caller) = &state.verified else {
+            return Ok(SubjectRuling::Refused);
+        };
+        let subject = match UserId::parse(user_id) {
+            Ok(id) => accounts::user(tx, id)?,
+            Err(_) => None,
+        };
+        let (Some(requestor), Some(subject)) = (accounts::user(tx, caller.user_id)?, subject)
+        else {
+            return Ok(SubjectRuling::Refused);
+        };
+        let about = Subject {
+            user_id: subject.user_id,
+            name: subject.name.clone(),
+            role: subject.role.as_str().to_owned(),
+        };
+        let request = |allowed: String, case_number: Option<String>, pending| OnBehalf {
+            subject: about.clone(),
+            allowed,
+            case_number,
+            pending,
+        };
+        Ok(match self.registry.ruling_in(tx, &requestor, &subject)? {
+            Ruling::Assist(Basis::OwnAccount) => {
+                SubjectRuling::Assist(request("own account".into(), None, false))
+            }
+            Ruling::Assist(Basis::ProviderForOwnStaff) => {
+                SubjectRuling::Assist(request("provider for own staff".into(), None, false))
+            }
+            Ruling::Assist(Basis::Approved { by, case_number }) => {
+                let name = accounts::user(tx, by)?.map_or_else(|| format!("user {by}"), |u| u.name);
+                let allowed = format!("approved by {name} in case {case_number}");
+                SubjectRuling::Assist(request(allowed, Some(case_number), false))
+            }
+            Ruling::NeedsApproval(approvers) => {
+                let origin = Self::phone_origin(row, Actor::User(requestor.user_id));
+                match self
+                    .registry
+                    .open_case_in(tx, &requestor, &subject, approvers, &origin)
+                {
+                    Ok((number, _)) => {
+                        let allowed = format!(
+                            "approval pending in case {number}: do not discuss {}'s account",
+                            subject.name
+                        );
+                        SubjectRuling::Pending(request(allowed, Some(number.to_string()), true))
+                    }
+                    // No one could approve: refused like any other.
+                    Err(Error::Invalid(_)) => SubjectRuling::Refused,
+                    Err(e) => return Err(e),
+                }
+            }
+            Ruling::Refused => SubjectRuling::Refused,
+        })
+    }
+
+    /// The case a verified provider keyed in, if it awaits their decision.
+    fn find_case(
+        &self,
+        tx: &rusqlite::Connection,
+        state: &CallState,
+        case_number: &str,
+    ) -> Result<Option<CaseSummary>> {
+        let (Some(caller), Ok(number)) = (&state.verified, CaseNumber::parse(case_number)) else {
+            return Ok(None);
+        };
+        let case = self
+            .registry
+            .case_for_approver_in(tx, &number, caller.user_id)?;
+        Ok(case.map(|c| CaseSummary {
+            case_number: c.case_number.to_string(),
+            requestor_name: c.requestor.name,
+            subject_name: c.subject.name,
+        }))
+    }
+
+    /// Records a provider's decision; `None` if the case could no longer
+    /// take it.
+    fn decide_case(
+        &self,
+        tx: &rusqlite::Connection,
+        row: &CallRow,
+        state: &CallState,
+        case_number: &str,
+        approve: bool,
+    ) -> Result<Option<bool>> {
+        let (Some(caller), Ok(number)) = (&state.verified, CaseNumber::parse(case_number)) else {
+            return Ok(None);
+        };
+        let decision = if approve {
+            CaseDecision::Approve
+        } else {
+            CaseDecision::Decline
+        };
+        let origin = Self::phone_origin(row, Actor::User(caller.user_id));
+        match self
+            .registry
+            .reply_to_case_in(tx, &number, caller.user_id, decision, None, &origin)
+        {
+            Ok(ReplyOutcome::Approved) => Ok(Some(true)),
+            Ok(ReplyOutcome::Declined) => Ok(Some(false)),
+            Ok(ReplyOutcome::RecordedOnly) | Err(Error::Invalid(_) | Error::UnknownCase(_)) => {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
     }
 }
 

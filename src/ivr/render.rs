@@ -58,9 +58,9 @@ fn args(prompt: &Prompt) -> Vec<(&str, &str)> {
 fn configure(verb: twiml::Gather, gather: Gather) -> twiml::Gather {
     let verb = verb.timeout(GATHER_TIMEOUT_SECS);
     match gather {
-        Gather::UserId => verb.finish_on_key("#"),
+        Gather::UserId | Gather::SubjectId | Gather::CaseNumber => verb.finish_on_key("#"),
         Gather::Pin => verb.num_digits(4),
-        Gather::Menu => verb.num_digits(1),
+        Gather::Menu | Gather::ApprovalChoice => verb.num_digits(1),
     }
 }
 

@@ -2,6 +2,7 @@
 //! down. Handlers parse, call the phone line or registry on a blocking
 //! thread, and render; nothing here decides anything.
 
+pub mod api;
 pub mod metrics;
 mod voice;
 pub mod webhook;
@@ -15,6 +16,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
 
+use crate::flow::Gather;
 use crate::ivr::Ivr;
 use crate::signature::WebhookAuth;
 
@@ -30,6 +32,9 @@ pub struct AppState {
     pub public_url: String,
     /// Counters and histograms.
     pub metrics: Arc<metrics::Metrics>,
+    /// The bearer token the case system sends with replies; `None`
+    /// disables that endpoint.
+    pub case_token: Option<String>,
 }
 
 impl AppState {
@@ -41,20 +46,29 @@ impl AppState {
             webhook_auth: WebhookAuth::new(auth_token.as_bytes().to_vec()),
             public_url: public_url.trim_end_matches('/').to_owned(),
             metrics: Arc::new(metrics::Metrics::new()),
+            case_token: None,
         }
+    }
+
+    /// Accepts case replies carrying `token`.
+    pub fn with_case_token(mut self, token: Option<String>) -> Self {
+        self.case_token = token.filter(|t| !t.trim().is_empty());
+        self
     }
 }
 
 /// All routes.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let router = Router::new()
         .route("/voice/incoming", post(voice::incoming))
-        .route("/voice/user-id", post(voice::user_id))
-        .route("/voice/pin", post(voice::pin))
-        .route("/voice/menu", post(voice::menu))
-        .route("/voice/status", post(voice::status))
+        .route("/voice/status", post(voice::status));
+    let router = Gather::ALL.into_iter().fold(router, |router, gather| {
+        router.route(gather.path(), post(voice::gather))
+    });
+    router
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .route("/api/v1/cases/{case_number}/replies", post(api::case_reply))
         .layer(DefaultBodyLimit::max(webhook::MAX_BODY_BYTES))
         .with_state(state)
 }

@@ -30,35 +30,18 @@ pub(super) async fn incoming(State(app): State<AppState>, hook: Webhook) -> Resp
     run_step(app, hook, "incoming", |ivr, request| ivr.incoming(request)).await
 }
 
-pub(super) async fn user_id(
+/// Every gather's answer: the route names the gather.
+pub(super) async fn gather(
     State(app): State<AppState>,
+    uri: axum::http::Uri,
     Query(q): Query<StepQuery>,
     hook: Webhook,
 ) -> Response {
-    run_step(app, hook, "user_id", move |ivr, r| {
-        ivr.gather(r, Gather::UserId, q.step)
-    })
-    .await
-}
-
-pub(super) async fn pin(
-    State(app): State<AppState>,
-    Query(q): Query<StepQuery>,
-    hook: Webhook,
-) -> Response {
-    run_step(app, hook, "pin", move |ivr, r| {
-        ivr.gather(r, Gather::Pin, q.step)
-    })
-    .await
-}
-
-pub(super) async fn menu(
-    State(app): State<AppState>,
-    Query(q): Query<StepQuery>,
-    hook: Webhook,
-) -> Response {
-    run_step(app, hook, "menu", move |ivr, r| {
-        ivr.gather(r, Gather::Menu, q.step)
+    let Some(gather) = Gather::from_path(uri.path()) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    run_step(app, hook, gather.step_name(), move |ivr, r| {
+        ivr.gather(r, gather, q.step)
     })
     .await
 }

@@ -132,3 +132,21 @@ fn user_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
         phones,
     })
 }
+
+/// The providers of a practice, by user ID.
+pub fn providers_of(conn: &Connection, practice_id: PracticeId) -> rusqlite::Result<Vec<UserId>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT user_id FROM users WHERE practice_id = ?1 AND role = 'provider' ORDER BY user_id",
+    )?;
+    stmt.query_map([practice_id], |r| {
+        let id: i64 = r.get(0)?;
+        UserId::from_stored(id).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                0,
+                rusqlite::types::Type::Integer,
+                "stored user ID is not valid".into(),
+            )
+        })
+    })?
+    .collect()
+}

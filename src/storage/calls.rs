@@ -40,6 +40,10 @@ pub struct CallUpdate<'a> {
     pub verified_user_id: Option<i64>,
     /// The queue class, once routed.
     pub queue_class: Option<&'a str>,
+    /// What the agent is told (JSON), once routed.
+    pub queue_context: Option<&'a str>,
+    /// The case a routed call waits on.
+    pub pending_case: Option<&'a str>,
 }
 
 /// The call with this SID.
@@ -92,7 +96,9 @@ pub fn update(conn: &Connection, call_sid: &str, change: &CallUpdate<'_>) -> rus
          SET state = ?2, step = ?3, last_reply = ?4, updated_at = ?5,
              verified_user_id = ?6,
              queue_class = ?7,
-             routed_at = CASE WHEN ?7 IS NULL THEN NULL ELSE coalesce(routed_at, ?5) END
+             routed_at = CASE WHEN ?7 IS NULL THEN NULL ELSE coalesce(routed_at, ?5) END,
+             queue_context = ?8,
+             pending_case = ?9
          WHERE call_sid = ?1",
     )?
     .execute(params![
@@ -102,7 +108,9 @@ pub fn update(conn: &Connection, call_sid: &str, change: &CallUpdate<'_>) -> rus
         change.reply,
         change.now,
         change.verified_user_id,
-        change.queue_class
+        change.queue_class,
+        change.queue_context,
+        change.pending_case
     ])?;
     Ok(())
 }
@@ -157,4 +165,39 @@ pub fn failures_since(
             .prepare_cached("SELECT count(*) FROM verification_failures WHERE at >= ?1")?
             .query_row([since], |r| r.get(0)),
     }
+}
+
+/// Tells calls waiting on case `case_number` how it was settled: an
+/// approval moves them to the verified class; either way the agent's
+/// context says what happened.
+pub fn settle_pending_case(
+    conn: &Connection,
+    case_number: &str,
+    approved: bool,
+    allowed: &str,
+) -> rusqlite::Result<usize> {
+    conn.prepare_cached(
+        "UPDATE calls
+         SET queue_class = CASE WHEN ?2 THEN 'verified' ELSE queue_class END,
+             queue_context = json_set(coalesce(queue_context, '{}'),
+                                      '$.allowed', ?3, '$.approval_pending', json('false')),
+             pending_case = NULL
+         WHERE pending_case = ?1 AND ended_at IS NULL",
+    )?
+    .execute(rusqlite::params![case_number, approved, allowed])
+}
+
+/// What an agent would be told about the call: its queue class and
+/// context (JSON), once routed.
+pub fn queue_context(
+    conn: &Connection,
+    call_sid: &str,
+) -> rusqlite::Result<Option<(String, String)>> {
+    conn.query_row(
+        "SELECT queue_class, queue_context FROM calls
+         WHERE call_sid = ?1 AND queue_class IS NOT NULL AND queue_context IS NOT NULL",
+        [call_sid],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()
 }

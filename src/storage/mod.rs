@@ -9,6 +9,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod calls;
+pub mod cases;
 pub mod meta;
 pub mod pins;
 mod schema;

@@ -100,6 +100,49 @@ CREATE INDEX verification_failures_by_number ON verification_failures (from_numb
 CREATE INDEX verification_failures_by_time ON verification_failures (at);
 "#,
     ),
+    M::up(
+        r#"
+-- Requests for help with someone else's account, and their approval.
+CREATE TABLE cases (
+    case_number       TEXT PRIMARY KEY,
+    requestor_user_id INTEGER NOT NULL REFERENCES users (user_id),
+    subject_user_id   INTEGER NOT NULL REFERENCES users (user_id),
+    status            TEXT NOT NULL
+        CHECK (status IN ('awaiting_approval', 'approved', 'declined', 'closed')),
+    created_at        TEXT NOT NULL,
+    updated_at        TEXT NOT NULL,
+    decided_by        INTEGER REFERENCES users (user_id),
+    decided_at        TEXT,
+    expires_at        TEXT
+) STRICT;
+CREATE INDEX cases_by_pair ON cases (requestor_user_id, subject_user_id, status);
+
+CREATE TABLE case_approvers (
+    case_number TEXT NOT NULL REFERENCES cases (case_number),
+    user_id     INTEGER NOT NULL REFERENCES users (user_id),
+    PRIMARY KEY (case_number, user_id)
+) STRICT;
+CREATE INDEX case_approvers_by_user ON case_approvers (user_id);
+
+-- Everything said on a case, approvers or not.
+CREATE TABLE case_trail (
+    seq         INTEGER PRIMARY KEY,
+    case_number TEXT NOT NULL REFERENCES cases (case_number),
+    at          TEXT NOT NULL,
+    user_id     INTEGER,
+    channel     TEXT NOT NULL,
+    call_sid    TEXT,
+    kind        TEXT NOT NULL,
+    text        TEXT NOT NULL
+) STRICT;
+CREATE INDEX case_trail_by_case ON case_trail (case_number, seq);
+
+-- What an agent is told about a routed call, and the case it waits on.
+ALTER TABLE calls ADD COLUMN queue_context TEXT;
+ALTER TABLE calls ADD COLUMN pending_case TEXT;
+CREATE INDEX calls_by_pending_case ON calls (pending_case) WHERE pending_case IS NOT NULL;
+"#,
+    ),
 ];
 
 /// The schema version after all migrations.

@@ -21,6 +21,10 @@ use crate::error::{Error, Result};
 use crate::keys::{KeyError, KeyKind};
 use crate::storage::{Db, accounts, audit, meta, pins};
 
+mod cases;
+
+pub use cases::{CaseView, Party as CaseParty, ReplyOutcome};
+
 /// Who is doing something, through which channel, in which call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Origin {
@@ -99,6 +103,7 @@ pub struct Registry {
     policy: LockPolicy,
     clock: Arc<dyn Clock>,
     decoy: Option<(UserId, SealedPin)>,
+    approval_ttl: chrono::Duration,
 }
 
 impl std::fmt::Debug for Registry {
@@ -150,7 +155,14 @@ impl Registry {
             policy,
             clock,
             decoy,
+            approval_ttl: chrono::Duration::hours(24),
         })
+    }
+
+    /// How long an approval holds once given (24 hours unless set).
+    pub fn with_approval_ttl(mut self, ttl: chrono::Duration) -> Self {
+        self.approval_ttl = ttl;
+        self
     }
 
     /// The database.

@@ -38,17 +38,29 @@ pub enum Gather {
     CaseNumber,
     /// `1` to approve the case under review, `2` to decline.
     ApprovalChoice,
+    /// An agent's ID on the agent line, ending with `#`.
+    AgentId,
+    /// An agent's passcode, ending with `#`.
+    Passcode,
+    /// `1` to connect the offered caller, `2` to pass them back.
+    AgentChoice,
+    /// Between callers: any key (or a timeout) checks the queue again.
+    AgentNext,
 }
 
 impl Gather {
     /// Every gather.
-    pub const ALL: [Gather; 6] = [
+    pub const ALL: [Gather; 10] = [
         Gather::UserId,
         Gather::Pin,
         Gather::Menu,
         Gather::SubjectId,
         Gather::CaseNumber,
         Gather::ApprovalChoice,
+        Gather::AgentId,
+        Gather::Passcode,
+        Gather::AgentChoice,
+        Gather::AgentNext,
     ];
 
     /// The gather whose route is `path`.
@@ -65,6 +77,10 @@ impl Gather {
             Gather::SubjectId => "subject_id",
             Gather::CaseNumber => "case_number",
             Gather::ApprovalChoice => "approval",
+            Gather::AgentId => "agent_id",
+            Gather::Passcode => "agent_passcode",
+            Gather::AgentChoice => "agent_choice",
+            Gather::AgentNext => "agent_next",
         }
     }
 
@@ -77,6 +93,10 @@ impl Gather {
             Gather::SubjectId => "/voice/subject-id",
             Gather::CaseNumber => "/voice/case-number",
             Gather::ApprovalChoice => "/voice/approval",
+            Gather::AgentId => "/voice/agent-id",
+            Gather::Passcode => "/voice/agent-passcode",
+            Gather::AgentChoice => "/voice/agent-choice",
+            Gather::AgentNext => "/voice/agent-next",
         }
     }
 }
@@ -298,13 +318,16 @@ pub struct Reply {
 }
 
 /// What follows a reply's prompts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Next {
     /// Collect digits (the prompts play inside the gather, so callers can
     /// key ahead).
     Gather(Gather),
     /// Hand the call to the agent queue.
     Route(QueueClass),
+    /// Connect an agent to the caller with this CallSid, then offer the
+    /// next caller.
+    JoinCaller(String),
     /// End the call.
     Hangup,
 }
@@ -374,6 +397,10 @@ fn ask(state: &CallState, gather: Gather) -> Prompt {
         Gather::Menu => PromptKey::Menu.into(),
         Gather::SubjectId => PromptKey::SubjectIdPrompt.into(),
         Gather::CaseNumber => PromptKey::CaseNumberPrompt.into(),
+        Gather::AgentId => PromptKey::AgentGreeting.into(),
+        Gather::Passcode => PromptKey::AgentPasscodePrompt.into(),
+        Gather::AgentChoice => PromptKey::AgentChoice.into(),
+        Gather::AgentNext => PromptKey::AgentQueueEmpty.into(),
         Gather::ApprovalChoice => {
             let (requestor, subject) = state
                 .case_under_review
@@ -487,6 +514,10 @@ pub fn on_input(state: &CallState, input: Input<'_>) -> Decision {
                     ),
                     (_, None) => no_such_case(&mut next),
                 },
+                // The agent line's gathers never belong to a caller.
+                Gather::AgentId | Gather::Passcode | Gather::AgentChoice | Gather::AgentNext => {
+                    repeat(state)
+                }
             }
         }
     };

@@ -11,6 +11,7 @@
 //! - [`registry`]: each operation as one transaction with its audit events.
 //! - [`cli`]: the `pinline` command; [`server`]: the HTTP side.
 
+pub mod agent_flow;
 pub mod cli;
 pub mod clock;
 pub mod crypto;

@@ -6,6 +6,7 @@
 //! broken chain.
 
 mod accounts;
+mod agents;
 mod audit;
 mod cases;
 mod keys;
@@ -90,6 +91,9 @@ enum Command {
     /// The secret keys.
     #[command(subcommand)]
     Key(keys::KeyCommand),
+    /// Support agents and their API tokens.
+    #[command(subcommand)]
+    Agent(agents::AgentCommand),
     /// Run the webhook server.
     Serve(serve::ServeArgs),
 }
@@ -120,6 +124,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Audit(args) => audit::run(&cli, args),
         Command::Case(cmd) => cases::run(&cli, cmd),
         Command::Key(cmd) => keys::run(&cli, cmd),
+        Command::Agent(cmd) => agents::run(&cli, cmd),
         Command::Serve(args) => serve::run(&cli, args),
     }
 }

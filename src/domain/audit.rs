@@ -42,6 +42,14 @@ pub enum EventKind {
     ApprovalGranted,
     /// An approver refused, or withdrew an approval.
     ApprovalDeclined,
+    /// An agent claimed a waiting caller.
+    Claimed,
+    /// A claimed caller went back to the front of their class.
+    ClaimReleased,
+    /// A caller was connected to an agent.
+    Connected,
+    /// A caller hung up while waiting.
+    LeftQueue,
 }
 
 impl EventKind {
@@ -57,6 +65,10 @@ impl EventKind {
             EventKind::ApprovalRequested => "approval_requested",
             EventKind::ApprovalGranted => "approval_granted",
             EventKind::ApprovalDeclined => "approval_declined",
+            EventKind::Claimed => "claimed",
+            EventKind::ClaimReleased => "claim_released",
+            EventKind::Connected => "connected",
+            EventKind::LeftQueue => "left_queue",
         }
     }
 }

@@ -5,6 +5,7 @@
 //! by any edge (CLI, webhook, web page).
 
 pub mod account;
+pub mod agent;
 pub mod approval;
 pub mod audit;
 pub mod case;

@@ -6,27 +6,25 @@
 //! the step before, so a retried request gets the same answer without
 //! doing anything twice, and a stale or reordered one changes nothing.
 
+mod agent;
+mod caller;
 pub mod render;
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
+use crate::agent_flow::{self, AgentPhase, AgentState};
 use crate::clock::Clock;
-use crate::domain::account::UserId;
-use crate::domain::approval::{Basis, Ruling};
 use crate::domain::audit::{Actor, Channel, format_time};
-use crate::domain::case::{CaseNumber, Decision as CaseDecision};
 use crate::error::{Error, Result};
-use crate::flow::{
-    self, CallState, CaseSummary, Decision, Gather, Input, OnBehalf, Phase, PinOutcome, Subject,
-    SubjectRuling, VerifiedCaller,
-};
+use crate::flow::{self, CallState, Decision, Gather, Input, Phase, QueueContext};
 use crate::prompts::{Language, PromptCatalog};
-use crate::registry::ReplyOutcome;
-use crate::registry::{Attempt, Origin, Registry, Rejection, Verdict};
-use crate::storage::accounts;
+use crate::registry::{Origin, Registry};
 use crate::storage::calls::{self, CallRow, CallUpdate};
+use crate::storage::queue;
 
 /// Limits of the phone line.
 #[derive(Debug, Clone)]
@@ -72,7 +70,7 @@ pub struct VoiceRequest {
 }
 
 /// What happened in one step, for the log line and metrics.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StepReport {
     /// The TwiML to answer.
     pub twiml: String,
@@ -82,6 +80,8 @@ pub struct StepReport {
     pub new_call: bool,
     /// A PIN was checked (or refused unchecked).
     pub check: Option<PinCheck>,
+    /// A caller was connected to an agent after waiting this long.
+    pub waited_secs: Option<f64>,
 }
 
 /// The result of a PIN entry, for metrics and logs (never for callers).
@@ -127,14 +127,19 @@ impl Ivr {
         &self.registry
     }
 
-    fn render(&self, reply: &flow::Reply, state: &CallState, step: u32) -> String {
-        render::render(
-            reply,
-            state.language.into(),
-            &self.prompts,
-            &self.config.base_url,
+    fn render<S: LineState>(
+        &self,
+        reply: &flow::Reply,
+        state: &S,
+        row: &CallRow,
+        step: u32,
+    ) -> String {
+        let target = render::Target {
+            base_url: &self.config.base_url,
+            call_sid: &row.call_sid,
             step,
-        )
+        };
+        render::render(reply, state.language(), &self.prompts, target)
     }
 
     fn report(twiml: String, outcome: &'static str) -> StepReport {
@@ -143,6 +148,7 @@ impl Ivr {
             outcome,
             new_call: false,
             check: None,
+            waited_secs: None,
         }
     }
 
@@ -155,118 +161,169 @@ impl Ivr {
     /// `POST /voice/incoming`: a call begins (or its first request is
     /// retried).
     pub fn incoming(&self, request: &VoiceRequest) -> Result<StepReport> {
-        let now = self.clock.now();
+        let (state, reply) = flow::start();
+        self.begin(request, "caller", state, reply, "greeted")
+    }
+
+    /// `POST /voice/agent`: an agent dials the agent line.
+    pub fn agent_incoming(&self, request: &VoiceRequest) -> Result<StepReport> {
+        let (state, reply) = agent_flow::start();
+        self.begin(request, "agent", state, reply, "agent_line")
+    }
+
+    fn begin<S: LineState>(
+        &self,
+        request: &VoiceRequest,
+        kind: &str,
+        state: S,
+        reply: flow::Reply,
+        outcome: &'static str,
+    ) -> Result<StepReport> {
+        let now = format_time(self.clock.now());
         self.registry.db().write(|tx| {
             let Some(row) = calls::get(tx, &request.call_sid)? else {
-                let (state, reply) = flow::start();
-                let twiml = self.render(&reply, &state, 1);
-                calls::insert(
-                    tx,
-                    &CallRow {
-                        call_sid: request.call_sid.clone(),
-                        from_number: request.from.clone(),
-                        to_number: request.to.clone(),
-                        stir_verstat: request.stir_verstat.clone(),
-                        state: to_json(&state)?,
-                        step: 1,
-                        last_reply: twiml.clone(),
-                        updated_at: format_time(now),
-                        ended_at: None,
-                    },
-                )?;
-                let mut report = Self::report(twiml, "greeted");
-                report.new_call = true;
+                let mut row = CallRow {
+                    call_sid: request.call_sid.clone(),
+                    from_number: request.from.clone(),
+                    to_number: request.to.clone(),
+                    stir_verstat: request.stir_verstat.clone(),
+                    state: to_json(&state)?,
+                    step: 1,
+                    last_reply: String::new(),
+                    updated_at: now.clone(),
+                    ended_at: None,
+                    kind: kind.to_owned(),
+                };
+                row.last_reply = self.render(&reply, &state, &row, 1);
+                calls::insert(tx, &row)?;
+                let mut report = Self::report(row.last_reply, outcome);
+                report.new_call = kind == "caller";
                 return Ok(report);
             };
-            if row.step == 1 && row.ended_at.is_none() {
+            if row.step == 1 && row.ended_at.is_none() && row.kind == kind {
                 return Ok(Self::report(row.last_reply, "replayed"));
             }
-            let state = from_json(&row.state)?;
-            Ok(Self::report(
-                self.render(&flow::repeat(&state), &state, row.step),
-                "out_of_order",
-            ))
+            // The same CallSid arriving at the start again is out of order;
+            // repeat where the call stands.
+            let twiml = if row.kind == "agent" {
+                let state: AgentState = from_json(&row.state)?;
+                self.render(&state.repeat(), &state, &row, row.step)
+            } else {
+                let state: CallState = from_json(&row.state)?;
+                self.render(&state.repeat(), &state, &row, row.step)
+            };
+            Ok(Self::report(twiml, "out_of_order"))
         })
     }
 
     /// A gather's answer arriving at `gather`'s route with step `step`.
     pub fn gather(&self, request: &VoiceRequest, gather: Gather, step: u32) -> Result<StepReport> {
         let now = self.clock.now();
+        let keys = request.digits.as_deref().unwrap_or("");
         self.registry.db().write(|tx| {
             let Some(row) = calls::get(tx, &request.call_sid)? else {
                 let twiml = render::restart_at_incoming(&self.prompts, &self.config.base_url);
                 return Ok(Self::report(twiml, "unknown_call"));
             };
-            let state = from_json(&row.state)?;
-            if row.ended_at.is_some() {
-                let twiml = self.render(&flow::repeat(&state), &state, row.step);
-                return Ok(Self::report(twiml, "call_over"));
+            if row.kind == "agent" {
+                return match self.guard::<AgentState>(tx, &row, gather, step, keys, now)? {
+                    Guarded::Answer(report) => Ok(report),
+                    Guarded::Run(state) => self.agent_step(tx, &row, &state, keys, now),
+                };
             }
-            if step + 1 == row.step {
-                return Ok(Self::report(row.last_reply, "replayed"));
+            match self.guard::<CallState>(tx, &row, gather, step, keys, now)? {
+                Guarded::Answer(report) => Ok(report),
+                Guarded::Run(state) => self.caller_step(tx, &row, &state, keys, now),
             }
-            let current = step == row.step && state.phase == Phase::Awaiting(gather);
-            let keys = request.digits.as_deref().unwrap_or("");
-            if !current || !is_keypad_input(keys) {
-                let twiml = self.render(&flow::repeat(&state), &state, row.step);
-                return Ok(Self::report(twiml, "out_of_order"));
-            }
-            if self.lapsed(&row, now) {
-                let (fresh, reply) = flow::restart(&state);
-                let twiml = self.save(tx, &row, &fresh, &reply, now)?;
-                return Ok(Self::report(twiml, "restarted"));
-            }
-
-            let input = if keys.is_empty() {
-                Input::Silence
-            } else {
-                Input::Digits(keys)
-            };
-            let (next, reply, check) = match flow::on_input(&state, input) {
-                Decision::Reply(next, reply) => (*next, reply, None),
-                Decision::CheckPin { user_id } => {
-                    let (outcome, check) = self.check_pin(tx, &row, &user_id, keys, now)?;
-                    let (next, reply) = flow::on_pin_outcome(&state, outcome);
-                    (next, reply, Some(check))
-                }
-                Decision::RuleOnSubject { user_id } => {
-                    let ruling = self.rule_on_subject(tx, &row, &state, &user_id)?;
-                    let (next, reply) = flow::on_subject_ruling(&state, ruling);
-                    (next, reply, None)
-                }
-                Decision::FindCase { case_number } => {
-                    let case = self.find_case(tx, &state, &case_number)?;
-                    let (next, reply) = flow::on_case_lookup(&state, case);
-                    (next, reply, None)
-                }
-                Decision::DecideCase {
-                    case_number,
-                    approve,
-                } => {
-                    let decided = self.decide_case(tx, &row, &state, &case_number, approve)?;
-                    let (next, reply) = flow::on_case_decided(&state, decided);
-                    (next, reply, None)
-                }
-            };
-            let twiml = self.save(tx, &row, &next, &reply, now)?;
-            let outcome = match (check, next.phase) {
-                (Some(c), _) if c.succeeded => "verified",
-                (Some(_), _) => "not_verified",
-                (None, Phase::Routed(_)) => "routed",
-                (None, Phase::Ended) => "hung_up",
-                (None, Phase::Awaiting(_)) => "asked",
-            };
-            Ok(StepReport {
-                twiml,
-                outcome,
-                new_call: false,
-                check,
-            })
         })
     }
 
-    /// `POST /voice/status`: the provider reports the call over (or some
-    /// other progress, which changes nothing). Returns whether a call was
+    /// Decides whether a gather's answer runs the flow, or gets an answer
+    /// without it: a replay for a retry, the current question for a stale
+    /// or reordered request, a fresh start for a lapsed call.
+    fn guard<S: LineState>(
+        &self,
+        tx: &rusqlite::Connection,
+        row: &CallRow,
+        gather: Gather,
+        step: u32,
+        keys: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Guarded<S>> {
+        let state: S = from_json(&row.state)?;
+        if row.ended_at.is_some() {
+            let twiml = self.render(&state.repeat(), &state, row, row.step);
+            return Ok(Guarded::Answer(Self::report(twiml, "call_over")));
+        }
+        if step + 1 == row.step {
+            return Ok(Guarded::Answer(Self::report(
+                row.last_reply.clone(),
+                "replayed",
+            )));
+        }
+        let current = step == row.step && state.awaits() == Some(gather);
+        if !current || !is_keypad_input(keys) {
+            let twiml = self.render(&state.repeat(), &state, row, row.step);
+            return Ok(Guarded::Answer(Self::report(twiml, "out_of_order")));
+        }
+        if self.lapsed(row, now) {
+            let (fresh, reply) = state.restart();
+            let twiml = self.save(tx, row, &fresh, &reply, now)?;
+            return Ok(Guarded::Answer(Self::report(twiml, "restarted")));
+        }
+        Ok(Guarded::Run(state))
+    }
+
+    fn caller_step(
+        &self,
+        tx: &rusqlite::Connection,
+        row: &CallRow,
+        state: &CallState,
+        keys: &str,
+        now: DateTime<Utc>,
+    ) -> Result<StepReport> {
+        let (next, reply, check) = match flow::on_input(state, input(keys)) {
+            Decision::Reply(next, reply) => (*next, reply, None),
+            Decision::CheckPin { user_id } => {
+                let (outcome, check) = self.check_pin(tx, row, &user_id, keys, now)?;
+                let (next, reply) = flow::on_pin_outcome(state, outcome);
+                (next, reply, Some(check))
+            }
+            Decision::RuleOnSubject { user_id } => {
+                let ruling = self.rule_on_subject(tx, row, state, &user_id)?;
+                let (next, reply) = flow::on_subject_ruling(state, ruling);
+                (next, reply, None)
+            }
+            Decision::FindCase { case_number } => {
+                let case = self.find_case(tx, state, &case_number)?;
+                let (next, reply) = flow::on_case_lookup(state, case);
+                (next, reply, None)
+            }
+            Decision::DecideCase {
+                case_number,
+                approve,
+            } => {
+                let decided = self.decide_case(tx, row, state, &case_number, approve)?;
+                let (next, reply) = flow::on_case_decided(state, decided);
+                (next, reply, None)
+            }
+        };
+        let twiml = self.save(tx, row, &next, &reply, now)?;
+        let outcome = match (check, next.phase) {
+            (Some(c), _) if c.succeeded => "verified",
+            (Some(_), _) => "not_verified",
+            (None, Phase::Routed(_)) => "routed",
+            (None, Phase::Ended) => "hung_up",
+            (None, Phase::Awaiting(_)) => "asked",
+        };
+        let mut report = Self::report(twiml, outcome);
+        report.check = check;
+        Ok(report)
+    }
+
+    /// `POST /voice/status`: the provider reports a call over (or some
+    /// other progress, which changes nothing). A caller leaves the queue;
+    /// an agent's unconnected claim goes back. Returns whether a call was
     /// ended.
     pub fn status(&self, call_sid: &str, status: &str) -> Result<bool> {
         const FINAL: &[&str] = &["completed", "busy", "failed", "no-answer", "canceled"];
@@ -278,10 +335,46 @@ impl Ivr {
             let Some(row) = calls::get(tx, call_sid)? else {
                 return Ok(false);
             };
-            let mut state = from_json(&row.state)?;
-            flow::end(&mut state);
-            Ok(calls::end(tx, call_sid, &to_json(&state)?, status, &now)?)
+            let json = if row.kind == "agent" {
+                let mut state: AgentState = from_json(&row.state)?;
+                self.agent_hung_up(tx, &row, &state)?;
+                agent_flow::end(&mut state);
+                to_json(&state)?
+            } else {
+                let origin = Origin {
+                    actor: Actor::Caller,
+                    channel: Channel::Phone,
+                    call_sid: Some(row.call_sid.clone()),
+                };
+                self.registry.caller_left_in(tx, call_sid, &origin)?;
+                let mut state: CallState = from_json(&row.state)?;
+                flow::end(&mut state);
+                to_json(&state)?
+            };
+            Ok(calls::end(tx, call_sid, &json, status, &now)?)
         })
+    }
+
+    /// `POST /voice/hold`: the waiting caller's hold loop, with their
+    /// current place in line. Reads only.
+    pub fn hold(&self, call_sid: &str) -> Result<String> {
+        let conn = self.registry.db().conn()?;
+        let language = match calls::get(&conn, call_sid)? {
+            Some(row) if row.kind == "caller" => from_json::<CallState>(&row.state)?.language(),
+            _ => Language::EnUs,
+        };
+        let position = queue::position(&conn, call_sid)?;
+        Ok(render::hold(
+            &self.prompts,
+            language,
+            &self.config.base_url,
+            position,
+        ))
+    }
+
+    /// The hold loop when the queue cannot be read.
+    pub fn hold_without_position(&self) -> String {
+        render::hold(&self.prompts, Language::EnUs, &self.config.base_url, None)
     }
 
     fn lapsed(&self, row: &CallRow, now: DateTime<Utc>) -> bool {
@@ -290,254 +383,139 @@ impl Ivr {
             .unwrap_or(true)
     }
 
-    fn save(
+    /// Stores the new state, the next step and the answer; a call routed
+    /// just now joins the back of its class in the queue.
+    fn save<S: LineState>(
         &self,
         tx: &rusqlite::Connection,
         row: &CallRow,
-        state: &CallState,
+        state: &S,
         reply: &flow::Reply,
         now: DateTime<Utc>,
     ) -> Result<String> {
         let step = row.step + 1;
-        let twiml = self.render(reply, state, step);
+        let twiml = self.render(reply, state, row, step);
         let json = to_json(state)?;
-        let now = format_time(now);
+        let was_routed =
+            from_json::<S>(&row.state).is_ok_and(|before| before.queue_context().is_some());
+        let now_text = format_time(now);
         let context = state.queue_context();
-        let context_json = context
-            .as_ref()
-            .map(|c| {
-                serde_json::to_string(c)
-                    .map_err(|e| Error::Invalid(format!("cannot store queue context: {e}")))
-            })
-            .transpose()?;
-        let pending_case = state
-            .on_behalf
-            .as_ref()
-            .filter(|r| r.pending && context.is_some())
-            .and_then(|r| r.case_number.as_deref());
+        let context_json = context.as_ref().map(to_json).transpose()?;
         let update = CallUpdate {
             state: &json,
             step,
             reply: &twiml,
-            now: &now,
-            verified_user_id: state.verified.as_ref().map(|v| v.user_id.to_stored()),
+            now: &now_text,
+            verified_user_id: state.verified_user(),
             queue_class: context.as_ref().map(|c| c.class.as_str()),
             queue_context: context_json.as_deref(),
-            pending_case,
+            pending_case: state.pending_case(),
         };
         calls::update(tx, &row.call_sid, &update)?;
-        if state.phase == Phase::Ended {
-            calls::end(tx, &row.call_sid, &json, "hung_up", &now)?;
+        if context.is_some() && !was_routed {
+            queue::enqueue(tx, &row.call_sid, now.timestamp_micros())?;
+        }
+        if state.is_ended() {
+            calls::end(tx, &row.call_sid, &json, "hung_up", &now_text)?;
         }
         Ok(twiml)
     }
+}
 
-    /// Validates a PIN entry inside the step's transaction, unless the
-    /// calling number is throttled, and counts failures by number.
-    fn check_pin(
-        &self,
-        tx: &rusqlite::Connection,
-        row: &CallRow,
-        user_id: &str,
-        digits: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(PinOutcome, PinCheck)> {
-        let caller = row.from_number.as_deref().unwrap_or("unknown");
-        let hour_ago = format_time(now - Duration::hours(1));
-        let mut check = PinCheck {
-            succeeded: false,
-            locked_now: false,
-            throttled: false,
-            failure_rate_exceeded: false,
-        };
-        let from_caller = calls::failures_since(tx, Some(caller), &hour_ago)?;
-        let matched =
-            self.registry
-                .caller_id_matches_in(tx, user_id, row.from_number.as_deref())?;
-        let verdict = if from_caller >= self.config.caller_failures_per_hour {
-            check.throttled = true;
-            tracing::warn!(
-                call.sid = %row.call_sid,
-                failures = from_caller,
-                "calling number throttled: PIN entry refused unchecked"
-            );
-            Verdict::Rejected(Rejection::WrongPin { locked_now: false })
-        } else {
-            let attempt = Attempt {
-                user_id,
-                digits,
-                origin: Origin {
-                    actor: Actor::Caller,
-                    channel: Channel::Phone,
-                    call_sid: Some(row.call_sid.clone()),
-                },
-                note: Some(format!(
-                    "caller ID matched: {}; StirVerstat: {}",
-                    if matched { "yes" } else { "no" },
-                    row.stir_verstat.as_deref().unwrap_or("none")
-                )),
-            };
-            self.registry.validate_pin_in(tx, &attempt)?
-        };
-        let user = match verdict {
-            Verdict::Verified(user) => user,
-            Verdict::Rejected(rejection) => {
-                check.locked_now = matches!(rejection, Rejection::WrongPin { locked_now: true });
-                let now_text = format_time(now);
-                calls::record_failure(tx, caller, &now_text, &hour_ago)?;
-                let all = calls::failures_since(tx, None, &hour_ago)?;
-                check.failure_rate_exceeded = all > self.config.failures_per_hour;
-                if all == self.config.failures_per_hour + 1 {
-                    tracing::warn!(
-                        failures = all,
-                        "verification failures across all callers passed the hourly limit"
-                    );
-                }
-                if from_caller + 1 == self.config.caller_failures_per_hour {
-                    tracing::warn!(call.sid = %row.call_sid, "calling number reached its hourly failure limit and is throttled");
-                }
-                return Ok((PinOutcome::Rejected, check));
-            }
-        };
-        check.succeeded = true;
-        let caller = VerifiedCaller {
-            user_id: user.user_id,
-            name: user.name,
-            role: user.role.as_str().to_owned(),
-            practice: user.practice,
-            verified_at: format_time(now),
-            caller_id_matched: matched,
-            stir_verstat: row.stir_verstat.clone(),
-        };
-        Ok((PinOutcome::Verified(caller), check))
+/// What a step guard decided.
+enum Guarded<S> {
+    /// Answer without running the flow.
+    Answer(StepReport),
+    /// Run the flow on this state.
+    Run(S),
+}
+
+/// What the IVR needs of either line's state.
+trait LineState: Serialize + DeserializeOwned {
+    /// The gather the call waits on.
+    fn awaits(&self) -> Option<Gather>;
+    /// Where the call stands, said again.
+    fn repeat(&self) -> flow::Reply;
+    /// A fresh start after the call lapsed.
+    fn restart(&self) -> (Self, flow::Reply);
+    /// The language of its prompts.
+    fn language(&self) -> Language;
+    /// The agent's context, once routed to the queue.
+    fn queue_context(&self) -> Option<QueueContext> {
+        None
+    }
+    /// The verified user, if any.
+    fn verified_user(&self) -> Option<i64> {
+        None
+    }
+    /// The case a routed call waits on.
+    fn pending_case(&self) -> Option<&str> {
+        None
+    }
+    /// Whether the call is over.
+    fn is_ended(&self) -> bool;
+}
+
+impl LineState for CallState {
+    fn awaits(&self) -> Option<Gather> {
+        match self.phase {
+            Phase::Awaiting(gather) => Some(gather),
+            _ => None,
+        }
+    }
+    fn repeat(&self) -> flow::Reply {
+        flow::repeat(self)
+    }
+    fn restart(&self) -> (Self, flow::Reply) {
+        flow::restart(self)
+    }
+    fn language(&self) -> Language {
+        self.language.into()
+    }
+    fn queue_context(&self) -> Option<QueueContext> {
+        CallState::queue_context(self)
+    }
+    fn verified_user(&self) -> Option<i64> {
+        self.verified.as_ref().map(|v| v.user_id.to_stored())
+    }
+    fn pending_case(&self) -> Option<&str> {
+        self.queue_context()?;
+        self.on_behalf
+            .as_ref()
+            .filter(|r| r.pending)
+            .and_then(|r| r.case_number.as_deref())
+    }
+    fn is_ended(&self) -> bool {
+        self.phase == Phase::Ended
     }
 }
 
-impl Ivr {
-    fn phone_origin(row: &CallRow, actor: Actor) -> Origin {
-        Origin {
-            actor,
-            channel: Channel::Phone,
-            call_sid: Some(row.call_sid.clone()),
+impl LineState for AgentState {
+    fn awaits(&self) -> Option<Gather> {
+        match self.phase {
+            AgentPhase::Awaiting(gather) => Some(gather),
+            AgentPhase::Ended => None,
         }
     }
-
-    /// Rules on a verified caller's request about `user_id`'s account;
-    /// opens (or reuses) a case when an approval is needed. Unknown IDs
-    /// and every refusal give the same ruling.
-    fn rule_on_subject(
-        &self,
-        tx: &rusqlite::Connection,
-        row: &CallRow,
-        state: &CallState,
-        user_id: &str,
-    ) -> Result<SubjectRuling> {
-        let Some(caller) = &state.verified else {
-            return Ok(SubjectRuling::Refused);
-        };
-        let subject = match UserId::parse(user_id) {
-            Ok(id) => accounts::user(tx, id)?,
-            Err(_) => None,
-        };
-        let (Some(requestor), Some(subject)) = (accounts::user(tx, caller.user_id)?, subject)
-        else {
-            return Ok(SubjectRuling::Refused);
-        };
-        let about = Subject {
-            user_id: subject.user_id,
-            name: subject.name.clone(),
-            role: subject.role.as_str().to_owned(),
-        };
-        let request = |allowed: String, case_number: Option<String>, pending| OnBehalf {
-            subject: about.clone(),
-            allowed,
-            case_number,
-            pending,
-        };
-        Ok(match self.registry.ruling_in(tx, &requestor, &subject)? {
-            Ruling::Assist(Basis::OwnAccount) => {
-                SubjectRuling::Assist(request("own account".into(), None, false))
-            }
-            Ruling::Assist(Basis::ProviderForOwnStaff) => {
-                SubjectRuling::Assist(request("provider for own staff".into(), None, false))
-            }
-            Ruling::Assist(Basis::Approved { by, case_number }) => {
-                let name = accounts::user(tx, by)?.map_or_else(|| format!("user {by}"), |u| u.name);
-                let allowed = format!("approved by {name} in case {case_number}");
-                SubjectRuling::Assist(request(allowed, Some(case_number), false))
-            }
-            Ruling::NeedsApproval(approvers) => {
-                let origin = Self::phone_origin(row, Actor::User(requestor.user_id));
-                match self
-                    .registry
-                    .open_case_in(tx, &requestor, &subject, approvers, &origin)
-                {
-                    Ok((number, _)) => {
-                        let allowed = format!(
-                            "approval pending in case {number}: do not discuss {}'s account",
-                            subject.name
-                        );
-                        SubjectRuling::Pending(request(allowed, Some(number.to_string()), true))
-                    }
-                    // No one could approve: refused like any other.
-                    Err(Error::Invalid(_)) => SubjectRuling::Refused,
-                    Err(e) => return Err(e),
-                }
-            }
-            Ruling::Refused => SubjectRuling::Refused,
-        })
+    fn repeat(&self) -> flow::Reply {
+        agent_flow::repeat(self)
     }
-
-    /// The case a verified provider keyed in, if it awaits their decision.
-    fn find_case(
-        &self,
-        tx: &rusqlite::Connection,
-        state: &CallState,
-        case_number: &str,
-    ) -> Result<Option<CaseSummary>> {
-        let (Some(caller), Ok(number)) = (&state.verified, CaseNumber::parse(case_number)) else {
-            return Ok(None);
-        };
-        let case = self
-            .registry
-            .case_for_approver_in(tx, &number, caller.user_id)?;
-        Ok(case.map(|c| CaseSummary {
-            case_number: c.case_number.to_string(),
-            requestor_name: c.requestor.name,
-            subject_name: c.subject.name,
-        }))
+    fn restart(&self) -> (Self, flow::Reply) {
+        agent_flow::start()
     }
+    fn language(&self) -> Language {
+        Language::EnUs
+    }
+    fn is_ended(&self) -> bool {
+        self.phase == AgentPhase::Ended
+    }
+}
 
-    /// Records a provider's decision; `None` if the case could no longer
-    /// take it.
-    fn decide_case(
-        &self,
-        tx: &rusqlite::Connection,
-        row: &CallRow,
-        state: &CallState,
-        case_number: &str,
-        approve: bool,
-    ) -> Result<Option<bool>> {
-        let (Some(caller), Ok(number)) = (&state.verified, CaseNumber::parse(case_number)) else {
-            return Ok(None);
-        };
-        let decision = if approve {
-            CaseDecision::Approve
-        } else {
-            CaseDecision::Decline
-        };
-        let origin = Self::phone_origin(row, Actor::User(caller.user_id));
-        match self
-            .registry
-            .reply_to_case_in(tx, &number, caller.user_id, decision, None, &origin)
-        {
-            Ok(ReplyOutcome::Approved) => Ok(Some(true)),
-            Ok(ReplyOutcome::Declined) => Ok(Some(false)),
-            Ok(ReplyOutcome::RecordedOnly) | Err(Error::Invalid(_) | Error::UnknownCase(_)) => {
-                Ok(None)
-            }
-            Err(e) => Err(e),
-        }
+fn input(keys: &str) -> Input<'_> {
+    if keys.is_empty() {
+        Input::Silence
+    } else {
+        Input::Digits(keys)
     }
 }
 
@@ -550,12 +528,12 @@ fn is_keypad_input(keys: &str) -> bool {
             .all(|b| b.is_ascii_digit() || b == b'*' || b == b'#')
 }
 
-fn to_json(state: &CallState) -> Result<String> {
-    serde_json::to_string(state)
+fn to_json<T: Serialize>(value: &T) -> Result<String> {
+    serde_json::to_string(value)
         .map_err(|e| Error::Invalid(format!("cannot store call state: {e}")))
 }
 
-fn from_json(text: &str) -> Result<CallState> {
+fn from_json<T: DeserializeOwned>(text: &str) -> Result<T> {
     serde_json::from_str(text)
         .map_err(|e| Error::Invalid(format!("stored call state is unreadable: {e}")))
 }

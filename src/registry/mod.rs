@@ -21,8 +21,10 @@ use crate::error::{Error, Result};
 use crate::keys::{KeyError, KeyKind};
 use crate::storage::{Db, accounts, audit, meta, pins};
 
+mod agents;
 mod cases;
 
+pub use agents::{Agent, IssuedToken};
 pub use cases::{CaseView, Party as CaseParty, ReplyOutcome};
 
 /// Who is doing something, through which channel, in which call.

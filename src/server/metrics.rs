@@ -3,6 +3,7 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -44,6 +45,17 @@ pub struct Metrics {
     pub throttled: Counter,
     /// Webhook handling time by route.
     pub webhook_seconds: Family<RouteLabel, Histogram>,
+    /// Callers waiting or claimed, per class.
+    pub queue_depth: Family<ClassLabel, Gauge>,
+    /// How long callers waited before an agent connected.
+    pub queue_wait_seconds: Histogram,
+}
+
+/// Label naming a queue class.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ClassLabel {
+    /// `verified`, `approval_pending` or `unverified`.
+    pub class: String,
 }
 
 impl Default for Metrics {
@@ -92,6 +104,19 @@ impl Metrics {
             "Webhook handling time",
             webhook_seconds.clone(),
         );
+        let queue_depth = Family::<ClassLabel, Gauge>::default();
+        // 5 s to about 40 minutes.
+        let queue_wait_seconds = Histogram::new(exponential_buckets(5.0, 2.0, 10));
+        registry.register(
+            "queue_depth",
+            "Callers waiting or claimed, per class",
+            queue_depth.clone(),
+        );
+        registry.register(
+            "queue_wait_seconds",
+            "Wait before an agent connected",
+            queue_wait_seconds.clone(),
+        );
         Self {
             registry,
             calls,
@@ -100,6 +125,23 @@ impl Metrics {
             failure_rate_alerts,
             throttled,
             webhook_seconds,
+            queue_depth,
+            queue_wait_seconds,
+        }
+    }
+
+    /// Sets the queue depth gauges; classes not listed read 0.
+    pub fn set_queue_depth(&self, depth: &[(String, u32)]) {
+        for class in ["verified", "approval_pending", "unverified"] {
+            let n = depth
+                .iter()
+                .find(|(c, _)| c == class)
+                .map_or(0, |(_, n)| *n);
+            self.queue_depth
+                .get_or_create(&ClassLabel {
+                    class: class.to_owned(),
+                })
+                .set(i64::from(n));
         }
     }
 

@@ -61,7 +61,9 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     let router = Router::new()
         .route("/voice/incoming", post(voice::incoming))
-        .route("/voice/status", post(voice::status));
+        .route("/voice/status", post(voice::status))
+        .route("/voice/agent", post(voice::agent))
+        .route("/voice/hold", post(voice::hold));
     let router = Gather::ALL.into_iter().fold(router, |router, gather| {
         router.route(gather.path(), post(voice::gather))
     });
@@ -69,6 +71,9 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/api/v1/cases/{case_number}/replies", post(api::case_reply))
+        .route("/api/v1/queue", get(api::queue))
+        .route("/api/v1/queue/claim", post(api::claim))
+        .route("/api/v1/verifications", post(api::verify))
         .layer(DefaultBodyLimit::max(webhook::MAX_BODY_BYTES))
         .with_state(state)
 }

@@ -30,6 +30,30 @@ pub(super) async fn incoming(State(app): State<AppState>, hook: Webhook) -> Resp
     run_step(app, hook, "incoming", |ivr, request| ivr.incoming(request)).await
 }
 
+/// `POST /voice/agent`: the agent line's Voice URL.
+pub(super) async fn agent(State(app): State<AppState>, hook: Webhook) -> Response {
+    run_step(app, hook, "agent", |ivr, request| {
+        ivr.agent_incoming(request)
+    })
+    .await
+}
+
+/// `POST /voice/hold`: the hold loop of a caller waiting in their room.
+pub(super) async fn hold(State(app): State<AppState>, hook: Webhook) -> Response {
+    let ivr = Arc::clone(&app.ivr);
+    let sid = hook.call_sid.clone();
+    let answered = tokio::task::spawn_blocking(move || ivr.hold(&sid)).await;
+    let twiml = match answered {
+        Ok(Ok(twiml)) => twiml,
+        // Hold music without a position is still the right thing to hear.
+        _ => {
+            tracing::warn!(call.sid = %hook.call_sid, "hold loop could not read the queue");
+            app.ivr.hold_without_position()
+        }
+    };
+    ([(header::CONTENT_TYPE, twiml::CONTENT_TYPE)], twiml).into_response()
+}
+
 /// Every gather's answer: the route names the gather.
 pub(super) async fn gather(
     State(app): State<AppState>,
@@ -125,6 +149,9 @@ fn record(app: &AppState, report: &StepReport) {
     let m = &app.metrics;
     if report.new_call {
         m.calls.inc();
+    }
+    if let (None, Some(waited)) = (report.check, report.waited_secs) {
+        m.queue_wait_seconds.observe(waited);
     }
     let Some(check) = report.check else {
         return;

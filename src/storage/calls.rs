@@ -23,6 +23,8 @@ pub struct CallRow {
     pub updated_at: String,
     /// Set once the call is over.
     pub ended_at: Option<String>,
+    /// `caller` or `agent`.
+    pub kind: String,
 }
 
 /// What a step changes on a call.
@@ -50,7 +52,7 @@ pub struct CallUpdate<'a> {
 pub fn get(conn: &Connection, call_sid: &str) -> rusqlite::Result<Option<CallRow>> {
     conn.prepare_cached(
         "SELECT call_sid, from_number, to_number, stir_verstat, state, step, last_reply,
-                updated_at, ended_at
+                updated_at, ended_at, kind
          FROM calls WHERE call_sid = ?1",
     )?
     .query_row([call_sid], |r| {
@@ -64,6 +66,7 @@ pub fn get(conn: &Connection, call_sid: &str) -> rusqlite::Result<Option<CallRow
             last_reply: r.get(6)?,
             updated_at: r.get(7)?,
             ended_at: r.get(8)?,
+            kind: r.get(9)?,
         })
     })
     .optional()
@@ -73,8 +76,8 @@ pub fn get(conn: &Connection, call_sid: &str) -> rusqlite::Result<Option<CallRow
 pub fn insert(conn: &Connection, call: &CallRow) -> rusqlite::Result<()> {
     conn.prepare_cached(
         "INSERT INTO calls (call_sid, from_number, to_number, stir_verstat, state, step,
-                            last_reply, started_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+                            last_reply, started_at, updated_at, kind)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9)",
     )?
     .execute(params![
         call.call_sid,
@@ -84,7 +87,8 @@ pub fn insert(conn: &Connection, call: &CallRow) -> rusqlite::Result<()> {
         call.state,
         call.step,
         call.last_reply,
-        call.updated_at
+        call.updated_at,
+        call.kind
     ])?;
     Ok(())
 }
@@ -127,7 +131,7 @@ pub fn end(
         .prepare_cached(
             "UPDATE calls
              SET state = ?2, end_status = ?3, ended_at = ?4, updated_at = ?4,
-                 verified_user_id = NULL, queue_class = NULL
+                 verified_user_id = NULL
              WHERE call_sid = ?1 AND ended_at IS NULL",
         )?
         .execute(params![call_sid, state, status, now])?;

@@ -7,11 +7,13 @@
 //! of one failing at once when its read lock cannot be upgraded.
 
 pub mod accounts;
+pub mod agents;
 pub mod audit;
 pub mod calls;
 pub mod cases;
 pub mod meta;
 pub mod pins;
+pub mod queue;
 mod schema;
 
 use std::path::{Path, PathBuf};

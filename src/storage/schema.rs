@@ -143,6 +143,46 @@ ALTER TABLE calls ADD COLUMN pending_case TEXT;
 CREATE INDEX calls_by_pending_case ON calls (pending_case) WHERE pending_case IS NOT NULL;
 "#,
     ),
+    M::up(
+        r#"
+-- Agents and the queue they take callers from.
+CREATE TABLE agents (
+    agent_id             INTEGER PRIMARY KEY,
+    name                 TEXT NOT NULL,
+    passcode_hash        TEXT NOT NULL,
+    created_at           TEXT NOT NULL,
+    consecutive_failures INTEGER NOT NULL DEFAULT 0,
+    failures_since       TEXT NOT NULL,
+    locked_at            TEXT
+) STRICT;
+
+CREATE TABLE agent_failures (
+    agent_id INTEGER NOT NULL REFERENCES agents (agent_id),
+    at       TEXT NOT NULL
+) STRICT;
+CREATE INDEX agent_failures_by_agent ON agent_failures (agent_id, at);
+
+CREATE TABLE agent_tokens (
+    token_id   TEXT PRIMARY KEY,
+    agent_id   INTEGER NOT NULL REFERENCES agents (agent_id),
+    token_hash BLOB NOT NULL,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT
+) STRICT;
+
+-- Agent legs share the calls table (state, steps, retries) with callers.
+ALTER TABLE calls ADD COLUMN kind TEXT NOT NULL DEFAULT 'caller';
+-- waiting, claimed, bridged or left, once routed to the queue.
+ALTER TABLE calls ADD COLUMN queue_state TEXT;
+-- Order within a class; a caller put back goes below the smallest.
+ALTER TABLE calls ADD COLUMN queue_order INTEGER;
+ALTER TABLE calls ADD COLUMN claimed_by INTEGER;
+ALTER TABLE calls ADD COLUMN claimed_at TEXT;
+ALTER TABLE calls ADD COLUMN bridged_at TEXT;
+CREATE INDEX calls_in_queue ON calls (queue_state, queue_order) WHERE queue_state IS NOT NULL;
+CREATE INDEX calls_claimed_by ON calls (claimed_by) WHERE claimed_by IS NOT NULL;
+"#,
+    ),
 ];
 
 /// The schema version after all migrations.

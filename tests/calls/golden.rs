@@ -15,6 +15,11 @@ fn every_kind_of_answer_matches_its_golden_twiml() {
     )
     .unwrap();
     let base = "https://pinline.example.org";
+    let at = |step| render::Target {
+        base_url: base,
+        call_sid: "CA0123456789abcdef0123456789abcdef",
+        step,
+    };
     let reply_of = |state: &flow::CallState, digits: Option<&str>| match flow::on_input(
         state,
         digits.map_or(Input::Silence, Input::Digits),
@@ -76,8 +81,7 @@ fn every_kind_of_answer_matches_its_golden_twiml() {
     let (_, restart) = flow::restart(&at_menu);
     let repeat = flow::repeat(&at_pin);
 
-    let en =
-        |reply: &flow::Reply, step| render::render(reply, Language::EnUs, &prompts, base, step);
+    let en = |reply: &flow::Reply, step| render::render(reply, Language::EnUs, &prompts, at(step));
     let cases: Vec<(&str, String)> = vec![
         ("case_opened_pending", en(&case_opened, 5)),
         ("request_refused", en(&refused, 5)),
@@ -88,59 +92,59 @@ fn every_kind_of_answer_matches_its_golden_twiml() {
         ("case_approved", en(&case_approved, 6)),
         (
             "greeting",
-            render::render(&greeting, Language::EnUs, &prompts, base, 1),
+            render::render(&greeting, Language::EnUs, &prompts, at(1)),
         ),
         (
             "spanish_user_id",
-            render::render(&spanish_prompt, spanish.language.into(), &prompts, base, 2),
+            render::render(&spanish_prompt, spanish.language.into(), &prompts, at(2)),
         ),
         (
             "pin_prompt",
-            render::render(&pin_prompt, Language::EnUs, &prompts, base, 2),
+            render::render(&pin_prompt, Language::EnUs, &prompts, at(2)),
         ),
         (
             "invalid_user_id",
-            render::render(&invalid_id, Language::EnUs, &prompts, base, 2),
+            render::render(&invalid_id, Language::EnUs, &prompts, at(2)),
         ),
         (
             "no_input_reprompt",
-            render::render(&reprompt, Language::EnUs, &prompts, base, 2),
+            render::render(&reprompt, Language::EnUs, &prompts, at(2)),
         ),
         (
             "no_input_goodbye",
-            render::render(&goodbye, Language::EnUs, &prompts, base, 3),
+            render::render(&goodbye, Language::EnUs, &prompts, at(3)),
         ),
         (
             "not_verified_retry",
-            render::render(&retry, Language::EnUs, &prompts, base, 3),
+            render::render(&retry, Language::EnUs, &prompts, at(3)),
         ),
         (
             "not_verified_transfer",
-            render::render(&transfer, Language::EnUs, &prompts, base, 7),
+            render::render(&transfer, Language::EnUs, &prompts, at(7)),
         ),
         (
             "verified_menu",
-            render::render(&menu, Language::EnUs, &prompts, base, 3),
+            render::render(&menu, Language::EnUs, &prompts, at(3)),
         ),
         (
             "routed_verified",
-            render::render(&routed, Language::EnUs, &prompts, base, 4),
+            render::render(&routed, Language::EnUs, &prompts, at(4)),
         ),
         (
             "subject_id_prompt",
-            render::render(&unavailable, Language::EnUs, &prompts, base, 4),
+            render::render(&unavailable, Language::EnUs, &prompts, at(4)),
         ),
         (
             "menu_invalid",
-            render::render(&invalid_choice, Language::EnUs, &prompts, base, 4),
+            render::render(&invalid_choice, Language::EnUs, &prompts, at(4)),
         ),
         (
             "restart_after_idle",
-            render::render(&restart, Language::EnUs, &prompts, base, 5),
+            render::render(&restart, Language::EnUs, &prompts, at(5)),
         ),
         (
             "repeat_step",
-            render::render(&repeat, Language::EnUs, &prompts, base, 2),
+            render::render(&repeat, Language::EnUs, &prompts, at(2)),
         ),
         ("unknown_call", render::restart_at_incoming(&prompts, base)),
         ("fault_fallback", render::fallback(&prompts, Language::EnUs)),

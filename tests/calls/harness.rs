@@ -351,6 +351,14 @@ pub fn action(twiml: &str) -> String {
     twiml[start..end].replace("&amp;", "&")
 }
 
+/// Whether the answer puts the caller in their own conference room to
+/// wait for an agent, hearing the hold loop.
+pub fn waits_for_agent(twiml: &str) -> bool {
+    twiml.contains("<Conference")
+        && twiml.contains("/voice/hold")
+        && twiml.contains("startConferenceOnEnter=\"false\"")
+}
+
 pub fn says(twiml: &str, text: &str) -> bool {
     twiml.contains(text)
 }

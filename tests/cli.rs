@@ -940,3 +940,139 @@ fn a_case_across_practices_cannot_be_opened() {
     ]);
     assert!(line.contains("different practices"), "{line}");
 }
+
+#[test]
+fn agent_add_prints_an_id_and_a_passcode_once_and_list_shows_the_agent() {
+    let p = Pinline::new();
+    let made = p.json(&["agent", "add", "--name", "Ana Reyes", "--json"]);
+    let id = made["agent_id"].to_string();
+    let passcode = made["passcode"].as_str().unwrap();
+    assert_eq!(id.len(), 6);
+    assert_eq!(passcode.len(), 8);
+    assert!(p.ok(&["agent", "list"]).contains("Ana Reyes"));
+    let listed = p.json(&["agent", "list", "--json"]);
+    assert_eq!(listed[0]["agent_id"].to_string(), id);
+    assert_eq!(listed[0]["locked"], false);
+    assert!(
+        !p.ok(&["agent", "list", "--json"]).contains(passcode),
+        "shown once"
+    );
+    let conn = rusqlite::Connection::open(p.db()).unwrap();
+    let hash: String = conn
+        .query_row("SELECT passcode_hash FROM agents", [], |r| r.get(0))
+        .unwrap();
+    assert!(hash.starts_with("$argon2id$") && !hash.contains(passcode));
+}
+
+#[test]
+fn agent_tokens_are_issued_hashed_and_revocable() {
+    let p = Pinline::new();
+    let id = p.json(&["agent", "add", "--name", "Ben", "--json"])["agent_id"].to_string();
+    let issued = p.json(&["agent", "token", &id, "--json"]);
+    let token = issued["token"].as_str().unwrap();
+    let token_id = issued["token_id"].as_str().unwrap();
+    assert!(token.starts_with(&format!("pl_{token_id}_")));
+    let conn = rusqlite::Connection::open(p.db()).unwrap();
+    let stored: Vec<u8> = conn
+        .query_row("SELECT token_hash FROM agent_tokens", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(stored.len(), 32, "a hash, not the token");
+    p.ok(&["agent", "revoke", token_id]);
+    assert!(
+        p.refused(&["agent", "revoke", token_id])
+            .contains("no live token")
+    );
+    assert!(
+        p.refused(&["agent", "token", "999999"])
+            .contains("no agent")
+    );
+    assert!(
+        p.refused(&["agent", "token", "12"])
+            .contains("not six digits")
+    );
+}
+
+#[test]
+fn pin_verify_reads_the_pin_from_stdin_and_rotates_it_on_success() {
+    let p = Pinline::new();
+    let user = p.add_user("staff");
+    let agent = p.json(&["agent", "add", "--name", "Cy", "--json"])["agent_id"].to_string();
+    let pin = p.ok(&["pin", "show", &user]);
+    let verify = |stdin: &str| {
+        let mut child = p
+            .command(&[
+                "pin",
+                "verify",
+                &user,
+                "--agent",
+                &agent,
+                "--channel",
+                "email",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let wrong = format!("{:04}\n", (pin.trim().parse::<u32>().unwrap() + 1) % 10_000);
+    let out = verify(&wrong);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "not verified");
+    let out = verify(&pin);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "verified");
+    assert_ne!(p.ok(&["pin", "show", &user]), pin, "rotated");
+    let events = p.json(&["audit", &user, "--json"]);
+    let validated = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event"] == "validated")
+        .unwrap();
+    assert_eq!(validated["channel"], "email");
+    assert_eq!(validated["actor"], format!("agent:{agent}"));
+
+    let before = p.state();
+    let out = p
+        .command(&[
+            "pin",
+            "verify",
+            &user,
+            "--agent",
+            "999999",
+            "--channel",
+            "email",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = p
+        .command(&[
+            "pin",
+            "verify",
+            &user,
+            "--agent",
+            &agent,
+            "--channel",
+            "fax",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(p.state(), before);
+}

@@ -47,7 +47,10 @@ impl Ivr {
                     return Ok(report);
                 }
                 AgentDecision::SignIn { state, agent_id } => {
-                    let agent = self.registry.authenticate_agent_in(tx, &agent_id, keys)?;
+                    let passcode = keys.trim_end_matches('#');
+                    let agent = self
+                        .registry
+                        .authenticate_agent_in(tx, &agent_id, passcode)?;
                     outcome = if agent.is_some() {
                         "signed_in"
                     } else {

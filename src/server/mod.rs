@@ -93,6 +93,18 @@ async fn healthz(State(state): State<AppState>) -> (StatusCode, &'static str) {
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    // Queue depth is read from the database at scrape time, so it is
+    // right whichever process (or restart) changed the queue.
+    let ivr = Arc::clone(&state.ivr);
+    let depth = tokio::task::spawn_blocking(move || {
+        let conn = ivr.registry().db().conn()?;
+        Ok::<_, crate::error::Error>(crate::storage::queue::depth(&conn)?)
+    })
+    .await;
+    match depth {
+        Ok(Ok(depth)) => state.metrics.set_queue_depth(&depth),
+        _ => tracing::warn!("metrics: queue depth could not be read"),
+    }
     (
         [(
             header::CONTENT_TYPE,

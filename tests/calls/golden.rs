@@ -82,7 +82,27 @@ fn every_kind_of_answer_matches_its_golden_twiml() {
     let repeat = flow::repeat(&at_pin);
 
     let en = |reply: &flow::Reply, step| render::render(reply, Language::EnUs, &prompts, at(step));
+    let (agent_start, agent_greeting) = pinline::agent_flow::start();
+    let offer = pinline::agent_flow::Offer {
+        call_sid: "CA0123456789abcdef0123456789abcdef".into(),
+        context: at_menu_routed_context(&at_menu),
+        waited_secs: 95,
+    };
+    let (offered, whisper) = pinline::agent_flow::on_claim(&agent_start, Some(offer), None);
+    let (_, queue_empty) = pinline::agent_flow::on_claim(&agent_start, None, None);
+    let joined = match pinline::agent_flow::on_connect(&offered, true) {
+        pinline::agent_flow::AgentDecision::Reply(_, reply) => reply,
+        other => panic!("{other:?}"),
+    };
     let cases: Vec<(&str, String)> = vec![
+        ("agent_greeting", en(&agent_greeting, 1)),
+        ("agent_whisper_verified", en(&whisper, 4)),
+        ("agent_queue_empty", en(&queue_empty, 4)),
+        ("agent_joins_caller", en(&joined, 5)),
+        (
+            "hold_loop",
+            render::hold(&prompts, Language::EnUs, base, Some(2)),
+        ),
         ("case_opened_pending", en(&case_opened, 5)),
         ("request_refused", en(&refused, 5)),
         ("only_providers_approve", en(&only_providers, 4)),
@@ -161,4 +181,11 @@ fn every_kind_of_answer_matches_its_golden_twiml() {
             std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("missing {}", path.display()));
         assert_eq!(twiml, golden, "{name} differs from {}", path.display());
     }
+}
+
+/// The context of a verified caller routed from `at_menu` with menu 1.
+fn at_menu_routed_context(at_menu: &pinline::flow::CallState) -> pinline::flow::QueueContext {
+    let mut routed = at_menu.clone();
+    routed.phase = pinline::flow::Phase::Routed(pinline::flow::QueueClass::Verified);
+    routed.queue_context().expect("routed calls have a context")
 }

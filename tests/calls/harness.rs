@@ -230,6 +230,48 @@ impl Line {
         )
     }
 
+    /// A new agent: (agent ID, passcode).
+    pub fn agent(&self, name: &str) -> (String, String) {
+        let (agent, passcode) = self.registry.add_agent(name).unwrap();
+        (agent.agent_id.to_string(), passcode)
+    }
+
+    /// A bearer token for the agent.
+    pub fn agent_token(&self, agent: &str) -> String {
+        let id = agent.parse().unwrap();
+        self.registry.issue_agent_token(id).unwrap().token
+    }
+
+    /// Calls the API with an optional bearer token.
+    pub async fn api(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> (StatusCode, serde_json::Value) {
+        let url = format!("{}{path}", self.base());
+        let mut request = match method {
+            "GET" => self.client.get(url),
+            _ => self.client.post(url),
+        };
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_string());
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+        )
+    }
+
     pub fn events(&self, user: &User) -> Vec<pinline::domain::audit::StoredEvent> {
         self.registry.audit_events(user.user_id, 1000, 0).unwrap()
     }
@@ -301,6 +343,20 @@ impl Call<'_> {
         );
         self.last = body.clone();
         body
+    }
+
+    /// Dials the agent line.
+    pub async fn dial_agent_line(&mut self) -> String {
+        let url = format!("{}/voice/agent", self.line.base());
+        self.post(&url, &[]).await
+    }
+
+    /// Dials the agent line and signs in; returns the first offer (or the
+    /// empty-queue message).
+    pub async fn sign_in(&mut self, agent: &str, passcode: &str) -> String {
+        self.dial_agent_line().await;
+        self.press(&format!("{agent}#")).await;
+        self.press(&format!("{passcode}#")).await
     }
 
     pub async fn start(&mut self) -> String {

@@ -4,4 +4,5 @@
 mod golden;
 mod harness;
 mod on_behalf;
+mod queue;
 mod verification;

@@ -9,7 +9,6 @@ use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::DateTime;
 use rand::RngExt;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -168,10 +167,7 @@ impl Registry {
             return Ok(Some(row.agent_id));
         }
         let now = self.now();
-        let since = DateTime::parse_from_rfc3339(&row.failures_since)
-            .map(|t| t.to_utc())
-            .unwrap_or(now);
-        let window_start = format_time(self.policy.window_start(now, since));
+        let window_start = self.window_start(now, &row.failures_since);
         let counts = FailureCounts {
             consecutive: row.consecutive_failures + 1,
             in_window: agents::failures_since(tx, row.agent_id, &window_start)? + 1,

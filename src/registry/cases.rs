@@ -291,31 +291,30 @@ impl Registry {
         })
     }
 
-    /// Cases, newest first, optionally of one status.
-    pub fn cases(&self, status: Option<CaseStatus>) -> Result<Vec<CaseView>> {
+    fn views(
+        &self,
+        select: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<Vec<CaseRow>>,
+    ) -> Result<Vec<CaseView>> {
         let conn = self.db.conn()?;
-        cases::list(&conn, status)?
+        select(&conn)?
             .into_iter()
             .map(|row| self.view(&conn, row))
             .collect()
+    }
+
+    /// Cases, newest first, optionally of one status.
+    pub fn cases(&self, status: Option<CaseStatus>) -> Result<Vec<CaseView>> {
+        self.views(|conn| cases::list(conn, status))
     }
 
     /// Cases awaiting `approver`'s decision.
     pub fn cases_awaiting(&self, approver: UserId) -> Result<Vec<CaseView>> {
-        let conn = self.db.conn()?;
-        cases::for_approver(&conn, approver, CaseStatus::AwaitingApproval)?
-            .into_iter()
-            .map(|row| self.view(&conn, row))
-            .collect()
+        self.views(|conn| cases::for_approver(conn, approver, CaseStatus::AwaitingApproval))
     }
 
     /// Cases `requestor` opened that still await approval.
     pub fn cases_pending_for(&self, requestor: UserId) -> Result<Vec<CaseView>> {
-        let conn = self.db.conn()?;
-        cases::for_requestor(&conn, requestor, CaseStatus::AwaitingApproval)?
-            .into_iter()
-            .map(|row| self.view(&conn, row))
-            .collect()
+        self.views(|conn| cases::for_requestor(conn, requestor, CaseStatus::AwaitingApproval))
     }
 
     /// The case, if it awaits `approver`'s decision.

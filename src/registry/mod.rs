@@ -192,6 +192,15 @@ impl Registry {
         self.clock.now()
     }
 
+    /// Where the rolling failure window starts at `now`, given the stored
+    /// start of the current stretch (the last renewal), as stored text.
+    fn window_start(&self, now: DateTime<Utc>, counted_since: &str) -> String {
+        let since = DateTime::parse_from_rfc3339(counted_since)
+            .map(|t| t.to_utc())
+            .unwrap_or(now);
+        format_time(self.policy.window_start(now, since))
+    }
+
     fn record(
         &self,
         tx: &rusqlite::Connection,
@@ -475,10 +484,7 @@ impl Registry {
             EventKind::ValidationFailed,
             join_detail("wrong PIN", note),
         )?;
-        let since = DateTime::parse_from_rfc3339(&row.failures_since)
-            .map(|t| t.to_utc())
-            .unwrap_or(now);
-        let window_start = format_time(self.policy.window_start(now, since));
+        let window_start = self.window_start(now, &row.failures_since);
         let counts = FailureCounts {
             consecutive: row.consecutive_failures + 1,
             in_window: audit::failures_since(tx, row.user_id, &window_start)?,

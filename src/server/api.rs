@@ -50,6 +50,20 @@ impl From<Error> for ApiError {
     }
 }
 
+/// Runs blocking registry work off the async threads; a fault is a 503
+/// that says no more than that.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, Error> + Send + 'static,
+) -> Result<T, ApiError> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => Ok(result?),
+        Err(_) => Err(ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily unavailable".into(),
+        )),
+    }
+}
+
 /// Checks `Authorization: Bearer …` against `expected`.
 pub fn authorize(headers: &HeaderMap, expected: Option<&str>) -> Result<(), ApiError> {
     let Some(expected) = expected else {
@@ -106,7 +120,7 @@ pub(super) async fn case_reply(
         ReplyDecision::Decline => Decision::Decline,
     };
     let ivr = Arc::clone(&app.ivr);
-    let answered = tokio::task::spawn_blocking(move || {
+    let answered = blocking(move || {
         let registry = ivr.registry();
         let origin = Origin {
             actor: Actor::User(body.from),
@@ -117,14 +131,8 @@ pub(super) async fn case_reply(
             registry.reply_to_case(&number, body.from, decision, body.text.as_deref(), &origin)?;
         Ok::<_, Error>((outcome, registry.case(&number)?))
     })
-    .await
-    .map_err(|_| {
-        ApiError(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "temporarily unavailable".into(),
-        )
-    })?;
-    let (outcome, case) = answered?;
+    .await?;
+    let (outcome, case) = answered;
     let word = match outcome {
         ReplyOutcome::Approved => "approved",
         ReplyOutcome::Declined => "declined",
@@ -167,14 +175,7 @@ async fn agent_of(app: &AppState, headers: &HeaderMap) -> Result<AgentId, ApiErr
         .unwrap_or("")
         .to_owned();
     let ivr = Arc::clone(&app.ivr);
-    let found = tokio::task::spawn_blocking(move || ivr.registry().agent_for_token(&token))
-        .await
-        .map_err(|_| {
-            ApiError(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "temporarily unavailable".into(),
-            )
-        })??;
+    let found = blocking(move || ivr.registry().agent_for_token(&token)).await?;
     found.ok_or_else(|| {
         ApiError(
             StatusCode::UNAUTHORIZED,
@@ -210,17 +211,11 @@ pub(super) async fn queue(
 ) -> Result<Response, ApiError> {
     agent_of(&app, &headers).await?;
     let ivr = Arc::clone(&app.ivr);
-    let calls = tokio::task::spawn_blocking(move || {
+    let calls = blocking(move || {
         let conn = ivr.registry().db().conn()?;
         Ok::<_, Error>(queue::in_queue(&conn)?)
     })
-    .await
-    .map_err(|_| {
-        ApiError(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "temporarily unavailable".into(),
-        )
-    })??;
+    .await?;
     let now = Utc::now();
     let mut depth = serde_json::Map::new();
     for class in ["verified", "approval_pending", "unverified"] {
@@ -243,7 +238,7 @@ pub(super) async fn claim(
 ) -> Result<Response, ApiError> {
     let agent = agent_of(&app, &headers).await?;
     let ivr = Arc::clone(&app.ivr);
-    let claimed = tokio::task::spawn_blocking(move || {
+    let claimed = blocking(move || {
         let origin = Origin {
             actor: Actor::Agent(agent.to_stored() as u64),
             channel: Channel::Api,
@@ -251,13 +246,7 @@ pub(super) async fn claim(
         };
         ivr.registry().claim_next(agent, &origin)
     })
-    .await
-    .map_err(|_| {
-        ApiError(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "temporarily unavailable".into(),
-        )
-    })??;
+    .await?;
     match claimed {
         Some(call) => {
             tracing::info!(call.sid = %call.call_sid, %agent, "caller claimed through the API");
@@ -306,7 +295,7 @@ pub(super) async fn verify(
         AgentChannel::Phone => Channel::Phone,
     };
     let ivr = Arc::clone(&app.ivr);
-    let verdict = tokio::task::spawn_blocking(move || {
+    let verdict = blocking(move || {
         let origin = Origin {
             actor: Actor::Agent(agent.to_stored() as u64),
             channel,
@@ -320,13 +309,7 @@ pub(super) async fn verify(
             body.call_sid.as_deref(),
         )
     })
-    .await
-    .map_err(|_| {
-        ApiError(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "temporarily unavailable".into(),
-        )
-    })??;
+    .await?;
     let verified = matches!(verdict, Verdict::Verified(_));
     tracing::info!(%agent, verified, "PIN checked by an agent");
     Ok(Json(json!({ "verified": verified })).into_response())

@@ -1,0 +1,573 @@
+//! Load benchmark of whole verified calls against a running `pinline
+//! serve` on loopback, next to a bare axum handler that answers a TwiML
+//! document of the same size with no storage.
+//!
+//! Run: `cargo bench --bench load` (options after `--`: `--closed 50`,
+//! `--open 200`, `--pause-ms 20`, `--seconds 10`, `--waiting 1000`).
+//! Figures and their reading are in docs/PERFORMANCE.md.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pinline::clock::SystemClock;
+use pinline::crypto::{PinCipher, SecretKey};
+use pinline::domain::account::{NewUser, PhoneNumber, Role, UserId};
+use pinline::domain::lock::LockPolicy;
+use pinline::registry::{ImportRow, Origin, Registry};
+use pinline::storage::Db;
+use tokio::sync::Mutex;
+
+const TOKEN: &str = "load-test-token";
+const BARE_ENV: &str = "PINLINE_LOAD_BARE";
+
+struct Options {
+    closed: usize,
+    open: usize,
+    pause: Duration,
+    seconds: u64,
+    waiting: usize,
+}
+
+fn options() -> Options {
+    let args: Vec<String> = std::env::args().collect();
+    let value = |name: &str, default: u64| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    Options {
+        closed: value("--closed", 50) as usize,
+        open: value("--open", 200) as usize,
+        pause: Duration::from_millis(value("--pause-ms", 20)),
+        seconds: value("--seconds", 10),
+        waiting: value("--waiting", 1000) as usize,
+    }
+}
+
+fn main() {
+    if std::env::var_os(BARE_ENV).is_some() {
+        bare_server();
+        return;
+    }
+    let opts = options();
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let db = dir.path().join("load.db");
+    let (pin_key, audit_key) = (SecretKey::generate(), SecretKey::generate());
+    let users = opts.closed.max(opts.open).max(opts.waiting);
+    let ids = seed(&db, &pin_key, &audit_key, users);
+
+    let server = Server::pinline(&db, &pin_key, &audit_key);
+    let bare = Server::bare();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(512)
+            .build()
+            .expect("an HTTP client");
+        let pins = Arc::new(Pins::open(&db, &pin_key));
+        let duration = Duration::from_secs(opts.seconds);
+
+        let bare_rate = hammer(&client, &bare.base, opts.closed, duration).await;
+        println!("bare axum handler, {} connections: {bare_rate:.0} requests/s", opts.closed);
+
+        let closed = calls(&client, &server.base, &ids, &pins, opts.closed, Duration::ZERO, duration).await;
+        closed.print(&format!("closed loop, {} callers, no pauses", opts.closed));
+        let per_call = closed.webhooks as f64 / closed.calls.max(1) as f64;
+        let ceiling = bare_rate / per_call;
+        println!(
+            "  calls/s {:.0} = {:.0} % of bare requests/s ÷ {per_call:.0} webhooks per call (target ≥ 50 %)",
+            closed.calls_per_sec(),
+            100.0 * closed.calls_per_sec() / ceiling
+        );
+        println!("  webhooks/s pinline ÷ bare requests/s: {:.3}", closed.webhooks_per_sec() / bare_rate);
+
+        let open = calls(&client, &server.base, &ids, &pins, opts.open, opts.pause, duration).await;
+        open.print(&format!("{} callers pausing {} ms between webhooks", opts.open, opts.pause.as_millis()));
+
+        let parked = park(&client, &server.base, &ids, &pins, opts.waiting).await;
+        let (rss, peak) = server.memory();
+        println!(
+            "{parked} callers waiting in the queue: server RSS {:.1} MiB, peak {:.1} MiB (target < 64 MiB)",
+            rss as f64 / 1024.0,
+            peak as f64 / 1024.0
+        );
+    });
+}
+
+/// Creates a practice and `n` users in one transaction; returns their IDs.
+fn seed(db: &Path, pin_key: &SecretKey, audit_key: &SecretKey, n: usize) -> Vec<UserId> {
+    let registry = Registry::new(
+        Db::open(db).expect("the database"),
+        Ok(pin_key.clone()),
+        Ok(audit_key.clone()),
+        LockPolicy::default(),
+        Arc::new(SystemClock),
+    )
+    .expect("a registry");
+    registry.add_practice("Load").expect("a practice");
+    let rows: Vec<ImportRow> = (0..n)
+        .map(|i| ImportRow {
+            line: i + 2,
+            practice: "Load".into(),
+            user: NewUser {
+                user_id: None,
+                role: Role::Staff,
+                name: format!("Caller {i}"),
+                email: None,
+                phones: vec![PhoneNumber::parse(&format!("+1555{:07}", i)).expect("a phone")],
+            },
+        })
+        .collect();
+    let added = registry
+        .import_users(&rows, false, &Origin::cli())
+        .expect("users");
+    added.into_iter().map(|(_, u)| u.user_id).collect()
+}
+
+/// Reads current PINs straight from the database, as only a benchmark
+/// holding the key may: viewing through the registry would add audited
+/// writes that are not part of the load being measured.
+struct Pins {
+    conn: std::sync::Mutex<rusqlite::Connection>,
+    cipher: PinCipher,
+}
+
+impl Pins {
+    fn open(db: &Path, key: &SecretKey) -> Self {
+        let conn = rusqlite::Connection::open(db).expect("a reader");
+        conn.busy_timeout(Duration::from_secs(5))
+            .expect("a busy timeout");
+        Self {
+            conn: std::sync::Mutex::new(conn),
+            cipher: PinCipher::new(key),
+        }
+    }
+
+    fn current(&self, user: UserId) -> String {
+        let conn = self.conn.lock().expect("the reader");
+        let row = pinline::storage::pins::get(&conn, user)
+            .expect("a read")
+            .expect("a PIN");
+        let pin = self
+            .cipher
+            .open(user, row.version, &row.sealed)
+            .expect("a PIN that opens");
+        pin.reveal().to_owned()
+    }
+}
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn pinline(db: &Path, pin_key: &SecretKey, audit_key: &SecretKey) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_pinline"));
+        command
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--caller-failures-per-hour",
+                "1000000",
+            ])
+            .arg("--db")
+            .arg(db)
+            .env("PINLINE_PIN_KEY", pin_key.to_base64())
+            .env("PINLINE_AUDIT_KEY", audit_key.to_base64())
+            .env("TWILIO_AUTH_TOKEN", TOKEN)
+            .env("RUST_LOG", "warn")
+            .env_remove("PINLINE_PUBLIC_URL");
+        Self::spawn(command, "pinline listening on http://")
+    }
+
+    fn bare() -> Self {
+        let mut command = Command::new(std::env::current_exe().expect("this benchmark"));
+        command.env(BARE_ENV, "1");
+        Self::spawn(command, "bare listening on http://")
+    }
+
+    fn spawn(mut command: Command, banner: &str) -> Self {
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("a server process");
+        let mut lines = BufReader::new(child.stdout.take().expect("its output")).lines();
+        let address = loop {
+            let line = lines.next().expect("the server to start").expect("a line");
+            if let Some(address) = line.strip_prefix(banner) {
+                break address.to_owned();
+            }
+        };
+        Self {
+            child,
+            base: format!("http://{address}"),
+        }
+    }
+
+    /// Resident and peak resident memory, in KiB.
+    fn memory(&self) -> (u64, u64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+                .unwrap_or(0)
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A TwiML document the size of pinline's PIN prompt, answered with no
+/// storage: the ceiling of what the HTTP stack alone can do here.
+fn bare_server() {
+    use axum::routing::post;
+    let twiml: &'static str = Box::leak(
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Gather input=\"dtmf\" \
+             action=\"http://127.0.0.1:8080/voice/pin?step=2\" method=\"POST\" numDigits=\"4\" \
+             timeout=\"6\" actionOnEmptyResult=\"true\"><Say voice=\"Polly.Joanna\" \
+             language=\"en-US\">{}</Say></Gather><Redirect method=\"POST\">\
+             http://127.0.0.1:8080/voice/pin?step=2</Redirect></Response>",
+            "Thank you. Now please enter your four-digit Support PIN."
+        )
+        .into_boxed_str(),
+    );
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    runtime.block_on(async move {
+        let app = axum::Router::new().route(
+            "/twiml",
+            post(move || async move { ([("content-type", "text/xml")], twiml) }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a port");
+        println!(
+            "bare listening on http://{}",
+            listener.local_addr().expect("an address")
+        );
+        axum::serve(listener, app).await.expect("the bare server");
+    });
+}
+
+/// Requests per second of `connections` clients posting to the bare
+/// server for `duration`.
+async fn hammer(
+    client: &reqwest::Client,
+    base: &str,
+    connections: usize,
+    duration: Duration,
+) -> f64 {
+    let url = format!("{base}/twiml");
+    let deadline = Instant::now() + duration;
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..connections {
+        let (client, url) = (client.clone(), url.clone());
+        tasks.spawn(async move {
+            let mut done = 0u64;
+            while Instant::now() < deadline {
+                let form = "CallSid=CA00000000000000000000000000000000&Digits=1234";
+                let ok = client
+                    .post(&url)
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(form)
+                    .send()
+                    .await
+                    .map(|r| r.status().is_success());
+                if let Ok(true) = ok {
+                    done += 1;
+                }
+            }
+            done
+        });
+    }
+    let total: u64 = tasks.join_all().await.into_iter().sum();
+    total as f64 / duration.as_secs_f64()
+}
+
+#[derive(Default)]
+struct Tally {
+    calls: u64,
+    webhooks: u64,
+    errors: u64,
+    elapsed: Duration,
+    latencies: BTreeMap<&'static str, Vec<Duration>>,
+}
+
+impl Tally {
+    fn calls_per_sec(&self) -> f64 {
+        self.calls as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn webhooks_per_sec(&self) -> f64 {
+        self.webhooks as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn merge(&mut self, other: Tally) {
+        self.calls += other.calls;
+        self.webhooks += other.webhooks;
+        self.errors += other.errors;
+        for (step, mut l) in other.latencies {
+            self.latencies.entry(step).or_default().append(&mut l);
+        }
+    }
+
+    fn print(&self, title: &str) {
+        println!("{title}:");
+        println!(
+            "  {:.0} calls/s, {:.0} webhooks/s, {} errors",
+            self.calls_per_sec(),
+            self.webhooks_per_sec(),
+            self.errors
+        );
+        let mut all: Vec<Duration> = self.latencies.values().flatten().copied().collect();
+        for (step, latencies) in self
+            .latencies
+            .iter()
+            .chain([(&"all", &std::mem::take(&mut all))])
+        {
+            let mut sorted = latencies.clone();
+            sorted.sort();
+            let at = |q: f64| {
+                sorted
+                    .get(((sorted.len() as f64 - 1.0) * q) as usize)
+                    .copied()
+                    .unwrap_or_default()
+            };
+            println!(
+                "  {step:<9} p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>7.2} ms  ({} requests)",
+                at(0.50).as_secs_f64() * 1e3,
+                at(0.99).as_secs_f64() * 1e3,
+                sorted.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+                sorted.len()
+            );
+        }
+    }
+}
+
+/// One caller's signed webhooks, following the action URLs.
+struct Caller<'a> {
+    client: &'a reqwest::Client,
+    base: &'a str,
+    sid: String,
+    from: String,
+    tally: &'a mut Tally,
+}
+
+impl Caller<'_> {
+    async fn post(
+        &mut self,
+        step: &'static str,
+        url: &str,
+        digits: Option<&str>,
+    ) -> Option<String> {
+        let mut params = vec![
+            ("CallSid".to_owned(), self.sid.clone()),
+            ("From".to_owned(), self.from.clone()),
+            ("To".to_owned(), "+18005550100".to_owned()),
+            ("CallStatus".to_owned(), "in-progress".to_owned()),
+        ];
+        if let Some(d) = digits {
+            params.push(("Digits".to_owned(), d.to_owned()));
+        }
+        let body = form(&params);
+        let signature = pinline::signature::sign(TOKEN.as_bytes(), url, &params);
+        let started = Instant::now();
+        let response = self
+            .client
+            .post(url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("X-Twilio-Signature", signature)
+            .body(body)
+            .send()
+            .await;
+        let text = match response {
+            Ok(r) if r.status().is_success() => r.text().await.ok(),
+            _ => None,
+        };
+        self.tally
+            .latencies
+            .entry(step)
+            .or_default()
+            .push(started.elapsed());
+        self.tally.webhooks += 1;
+        if text.is_none() {
+            self.tally.errors += 1;
+        }
+        text
+    }
+
+    /// Incoming, user ID, PIN, menu 1 (queued); true when routed.
+    async fn call_into_queue(&mut self, user: UserId, pin: &str) -> bool {
+        let incoming = format!("{}/voice/incoming", self.base);
+        let Some(greeting) = self.post("incoming", &incoming, None).await else {
+            return false;
+        };
+        let Some(ask) = self
+            .post("user_id", &action(&greeting), Some(&format!("{user}#")))
+            .await
+        else {
+            return false;
+        };
+        let Some(menu) = self.post("pin", &action(&ask), Some(pin)).await else {
+            return false;
+        };
+        if !menu.contains("press 1") {
+            self.tally.errors += 1;
+            return false;
+        }
+        self.post("menu", &action(&menu), Some("1"))
+            .await
+            .is_some_and(|routed| routed.contains("<Conference"))
+    }
+
+    async fn hang_up(&mut self) {
+        let url = format!("{}/voice/status", self.base);
+        let params = [
+            ("CallSid".to_owned(), self.sid.clone()),
+            ("From".to_owned(), self.from.clone()),
+            ("CallStatus".to_owned(), "completed".to_owned()),
+        ];
+        let signature = pinline::signature::sign(TOKEN.as_bytes(), &url, &params);
+        let started = Instant::now();
+        let ok = self
+            .client
+            .post(&url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("X-Twilio-Signature", signature)
+            .body(form(&params))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success());
+        self.tally
+            .latencies
+            .entry("status")
+            .or_default()
+            .push(started.elapsed());
+        self.tally.webhooks += 1;
+        if !ok {
+            self.tally.errors += 1;
+        }
+    }
+}
+
+fn form(params: &[(String, String)]) -> String {
+    let mut out = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in params {
+        out.append_pair(k, v);
+    }
+    out.finish()
+}
+
+fn action(twiml: &str) -> String {
+    let start = twiml.find("action=\"").map_or(0, |i| i + 8);
+    let end = start + twiml[start..].find('"').unwrap_or(0);
+    twiml[start..end].to_owned()
+}
+
+fn call_sid(caller: usize, n: u64) -> String {
+    format!("CA{caller:016x}{n:016x}")
+}
+
+/// `callers` callers making whole verified calls for `duration`, each
+/// pausing `pause` between webhooks.
+async fn calls(
+    client: &reqwest::Client,
+    base: &str,
+    ids: &[UserId],
+    pins: &Arc<Pins>,
+    callers: usize,
+    pause: Duration,
+    duration: Duration,
+) -> Tally {
+    static ROUND: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let round = ROUND.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let started = Instant::now();
+    let deadline = started + duration;
+    let total = Arc::new(Mutex::new(Tally::default()));
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, &user) in ids.iter().take(callers).enumerate() {
+        let (client, base, pins, total) =
+            (client.clone(), base.to_owned(), pins.clone(), total.clone());
+        tasks.spawn(async move {
+            let mut tally = Tally::default();
+            let mut n = 0u64;
+            while Instant::now() < deadline {
+                n += 1;
+                let pins = pins.clone();
+                let pin = tokio::task::spawn_blocking(move || pins.current(user))
+                    .await
+                    .expect("a PIN");
+                let mut caller = Caller {
+                    client: &client,
+                    base: &base,
+                    sid: call_sid(i, (round << 40) | n),
+                    from: format!("+1555{i:07}"),
+                    tally: &mut tally,
+                };
+                let routed = caller.call_into_queue(user, &pin).await;
+                tokio::time::sleep(pause).await;
+                caller.hang_up().await;
+                if routed {
+                    tally.calls += 1;
+                }
+                tokio::time::sleep(pause).await;
+            }
+            total.lock().await.merge(tally);
+        });
+    }
+    tasks.join_all().await;
+    let mut tally = std::mem::take(&mut *total.lock().await);
+    tally.elapsed = started.elapsed();
+    tally
+}
+
+/// Routes `n` callers into the queue and leaves them waiting.
+async fn park(
+    client: &reqwest::Client,
+    base: &str,
+    ids: &[UserId],
+    pins: &Arc<Pins>,
+    n: usize,
+) -> usize {
+    let mut parked = 0;
+    let mut tally = Tally::default();
+    for (i, &user) in ids.iter().take(n).enumerate() {
+        let pins2 = pins.clone();
+        let pin = tokio::task::spawn_blocking(move || pins2.current(user))
+            .await
+            .expect("a PIN");
+        let mut caller = Caller {
+            client,
+            base,
+            sid: call_sid(i, u64::MAX),
+            from: format!("+1555{i:07}"),
+            tally: &mut tally,
+        };
+        if caller.call_into_queue(user, &pin).await {
+            parked += 1;
+        }
+    }
+    parked
+}

@@ -7,6 +7,7 @@
 
 mod accounts;
 mod audit;
+mod call;
 mod cases;
 mod keys;
 mod pins;
@@ -92,6 +93,8 @@ enum Command {
     Key(keys::KeyCommand),
     /// Run the webhook server.
     Serve(serve::ServeArgs),
+    /// Call the phone line from the terminal, as Twilio would.
+    Call(call::CallArgs),
 }
 
 /// Runs the command line and turns any error into one line and a status.
@@ -121,6 +124,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Case(cmd) => cases::run(&cli, cmd),
         Command::Key(cmd) => keys::run(&cli, cmd),
         Command::Serve(args) => serve::run(&cli, args),
+        Command::Call(args) => call::run(&cli, args),
     }
 }
 

@@ -7,7 +7,8 @@ use crate::error::Result;
 use crate::registry::{Origin, Registry};
 
 const MARKER: &str = "demo_seeded_at";
-const PRACTICE: &str = "Demo Family Practice";
+/// The demo practice's name.
+pub const PRACTICE: &str = "Demo Family Practice";
 
 /// A demo user and their current PIN, to be shown to whoever started the
 /// demo.

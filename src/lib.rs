@@ -10,6 +10,7 @@
 //! - [`storage`]: SQLite, the only place with SQL.
 //! - [`registry`]: each operation as one transaction with its audit events.
 //! - [`cli`]: the `pinline` command; [`server`]: the HTTP side.
+//! - [`softphone`]: `pinline call`, which plays Twilio against a webhook.
 
 pub mod agent_flow;
 pub mod cli;
@@ -25,6 +26,7 @@ pub mod prompts;
 pub mod registry;
 pub mod server;
 pub mod signature;
+pub mod softphone;
 pub mod storage;
 pub mod telemetry;
 pub mod twiml;

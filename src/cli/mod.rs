@@ -8,6 +8,7 @@
 mod accounts;
 mod agents;
 mod audit;
+mod call;
 mod cases;
 mod keys;
 mod pins;
@@ -96,6 +97,8 @@ enum Command {
     Agent(agents::AgentCommand),
     /// Run the webhook server.
     Serve(serve::ServeArgs),
+    /// Call the phone line from the terminal, as Twilio would.
+    Call(call::CallArgs),
 }
 
 /// Runs the command line and turns any error into one line and a status.
@@ -126,6 +129,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Key(cmd) => keys::run(&cli, cmd),
         Command::Agent(cmd) => agents::run(&cli, cmd),
         Command::Serve(args) => serve::run(&cli, args),
+        Command::Call(args) => call::run(&cli, args),
     }
 }
 

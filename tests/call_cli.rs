@@ -130,7 +130,7 @@ fn call_with_keys_walks_a_verified_demo_call() {
     let transcript = stdout(&demo.call(&["--url", &incoming(&server), "--keys", &keys]));
     assert!(transcript.contains(GREETING), "{transcript}");
     assert!(transcript.contains(VERIFIED), "{transcript}");
-    assert!(transcript.contains("[enqueue support]"), "{transcript}");
+    assert!(transcript.contains("[conference pinline-"), "{transcript}");
     assert!(
         transcript.contains("> POST http://127.0.0.1:") && transcript.contains("/voice/status"),
         "{transcript}"

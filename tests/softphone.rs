@@ -117,10 +117,14 @@ async fn a_verified_call_hears_the_menu_and_waits_in_the_queue() {
     let verified = transcript.find(VERIFIED).expect(VERIFIED);
     let menu = transcript.find("press 1").expect("the menu");
     assert!(verified < menu, "{transcript}");
-    assert!(transcript.contains("[enqueue support]"), "{transcript}");
-    assert_eq!(summary.ended, EndReason::InQueue("support".into()));
-    // Greeting, user ID, PIN, menu, and the status callback.
-    assert_eq!(summary.requests, 5, "{transcript}");
+    // Waiting alone in its own conference room, hearing the hold loop.
+    assert!(transcript.contains("[conference pinline-"), "{transcript}");
+    assert!(transcript.contains("number 1 in line"), "{transcript}");
+    assert!(
+        matches!(summary.ended, EndReason::InConference(ref room) if room.starts_with("pinline-CA")),
+        "{:?}",
+        summary.ended
+    );
     assert_ne!(line.pin(&user), pin, "the PIN rotated after use");
 }
 

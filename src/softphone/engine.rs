@@ -536,12 +536,17 @@ impl<'a, T: Transport, K: Keypad, W: Write> Session<'a, T, K, W> {
         method: Method,
         place: &Place,
     ) -> Result<Held, CallError> {
+        // A hold document that redirects to itself (as a conference's
+        // must, since its wait document goes silent when it ends) starts
+        // the next round rather than an endless one; any other URL it
+        // leads to is followed within the round.
+        let mut start = (method, wait.clone());
         for round in 1..=self.setup.max_wait_loops {
             if round > 1 && self.keypad.exhausted() {
                 self.line("  [no keys left: the caller hangs up]");
                 return Ok(Held::HungUp);
             }
-            let mut next = place.wait_params(Fetch::new(method, wait.clone()));
+            let mut next = place.wait_params(Fetch::new(start.0, start.1.clone()));
             loop {
                 let Some(document) = self.document(&next).await? else {
                     return Ok(Held::Ended(EndReason::TooManyDocuments));
@@ -550,7 +555,14 @@ impl<'a, T: Transport, K: Keypad, W: Write> Session<'a, T, K, W> {
                     .run_wait_verbs(&next.url, &document.verbs, place)
                     .await?
                 {
-                    Step::Next => break,
+                    Step::Next => {
+                        start = (method, wait.clone());
+                        break;
+                    }
+                    Step::Goto(fetch) if fetch.url == next.url => {
+                        start = (fetch.method, fetch.url);
+                        break;
+                    }
                     Step::Goto(fetch) => next = fetch,
                     Step::Leave => return Ok(Held::Left),
                     Step::End(reason) => return Ok(Held::Ended(reason)),

@@ -20,6 +20,21 @@ pub struct DemoUser {
     pub pin: SupportPin,
 }
 
+/// The demo agent and a fresh passcode for it: shown at every start, since
+/// a passcode is otherwise shown only once.
+pub fn demo_agent(registry: &Registry) -> Result<(crate::registry::Agent, String)> {
+    let existing = registry.agents()?.into_iter().find(|a| a.name == AGENT);
+    match existing {
+        Some(agent) => {
+            let passcode = registry.reset_agent_passcode(agent.agent_id)?;
+            Ok((agent, passcode))
+        }
+        None => registry.add_agent(AGENT),
+    }
+}
+
+const AGENT: &str = "Demo Agent";
+
 /// Seeds the demo data unless this database has it already, then returns
 /// the demo users with their current PINs (each reading is audited).
 pub fn seed_once(registry: &Registry) -> Result<Vec<DemoUser>> {

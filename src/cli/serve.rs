@@ -177,6 +177,11 @@ fn print_demo(
         );
     }
     println!("Each PIN changes after it is used; `pinline pin show USER` shows the new one.");
+    let (agent, passcode) = crate::demo::demo_agent(registry)?;
+    println!(
+        "Demo agent for the agent line (`pinline call --agent`): ID {}, passcode {passcode}",
+        agent.agent_id
+    );
     println!("Webhook token (TWILIO_AUTH_TOKEN for `pinline call`): {token}");
     if let Some(case_token) = case_token {
         println!("Case system token (Bearer, for /api/v1/cases/N/replies): {case_token}");

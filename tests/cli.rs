@@ -1076,3 +1076,60 @@ fn pin_verify_reads_the_pin_from_stdin_and_rotates_it_on_success() {
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(p.state(), before);
 }
+
+#[test]
+fn the_database_comes_from_pinline_db_when_no_flag_is_given() {
+    let p = Pinline::bare();
+    let elsewhere = p.dir.path().join("elsewhere.db");
+    let out = p
+        .command(&["practice", "add", "Via Env"])
+        .env("PINLINE_DB", &elsewhere)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(elsewhere.exists());
+    assert!(!p.db().exists(), "the default file was not used");
+}
+
+#[test]
+fn lock_thresholds_can_be_set_on_the_command_line() {
+    let p = Pinline::new();
+    let user = p.add_user("staff");
+    let agent = p.json(&["agent", "add", "--name", "Ana", "--json"])["agent_id"].to_string();
+    let pin = p.ok(&["pin", "show", &user]);
+    let wrong = format!("{:04}\n", (pin.trim().parse::<u32>().unwrap() + 1) % 10_000);
+    for _ in 0..2 {
+        let mut child = p
+            .command(&[
+                "--lock-after",
+                "2",
+                "pin",
+                "verify",
+                &user,
+                "--agent",
+                &agent,
+                "--channel",
+                "email",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(wrong.as_bytes())
+            .unwrap();
+        assert_eq!(child.wait().unwrap().code(), Some(1));
+    }
+    let events = p.json(&["audit", &user, "--json"]);
+    assert_eq!(
+        events[0]["event"], "locked",
+        "locked after 2, not the default 5"
+    );
+    assert!(
+        p.refused(&["--lock-after", "0", "pin", "show", &user])
+            .contains("at least 1")
+    );
+}

@@ -152,6 +152,10 @@ mod tests {
         let fk: i64 = conn
             .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
             .unwrap();
+        let busy: i64 = conn
+            .query_row("PRAGMA busy_timeout", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(busy, BUSY_TIMEOUT.as_millis() as i64);
         assert_eq!(mode, "wal");
         assert_eq!(sync, 1, "1 is NORMAL: the fsync is the group's");
         assert_eq!(fk, 1);

@@ -425,7 +425,7 @@ fn import_prints_one_object_per_user_after_commit() {
         &csv,
         "practice,role,name,email,phones\n\
          Harbor Health,provider,Dana Wu,dana@example.org,+14155550123;+14155550124\n\
-         1,staff,Lee Park,,\n",
+         1,staff,Lee Park,,+14155550125\n",
     )
     .unwrap();
     let out = p.ok(&["user", "import", csv.to_str().unwrap()]);
@@ -437,6 +437,29 @@ fn import_prints_one_object_per_user_after_commit() {
     assert!(rows.iter().all(|r| r["user_id"].as_u64().is_some()));
     let id = rows[0]["user_id"].to_string();
     assert_eq!(p.ok(&["pin", "show", &id]).trim().len(), 4);
+    let listed = p.json(&["user", "list", "--json"]);
+    let dana = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["name"] == "Dana Wu")
+        .unwrap();
+    assert_eq!(
+        dana["phones"],
+        serde_json::json!(["+14155550123", "+14155550124"]),
+        "kept as written"
+    );
+    let lee = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["name"] == "Lee Park")
+        .unwrap();
+    assert_eq!(
+        lee["phones"],
+        serde_json::json!(["+14155550125"]),
+        "a lone number is not read as an integer"
+    );
 
     let jsonl = p.dir.path().join("more.jsonl");
     std::fs::write(

@@ -230,9 +230,7 @@ struct RawUser {
     user_id: Option<serde_json::Value>,
 }
 
-/// Phones as a JSON list, or as one string (CSV) split on spaces or
-/// semicolons. CSV cells that look numeric arrive as numbers, and must
-/// still reach the E.164 check rather than fail as a type error.
+/// Phones as a JSON list, or as one string split on spaces or semicolons.
 #[derive(Debug, Default, Deserialize)]
 #[serde(untagged)]
 enum Phones {
@@ -240,7 +238,34 @@ enum Phones {
     None,
     List(Vec<String>),
     Text(String),
-    Number(u64),
+}
+
+/// A CSV row. Every cell is read as text: left to infer types, the CSV
+/// reader would turn `+15550100` into a number and drop its `+`.
+#[derive(Debug, Deserialize)]
+struct CsvUser {
+    practice: String,
+    role: String,
+    name: String,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    phones: Option<String>,
+    #[serde(default)]
+    user_id: Option<String>,
+}
+
+impl From<CsvUser> for RawUser {
+    fn from(row: CsvUser) -> Self {
+        Self {
+            practice: row.practice,
+            role: row.role,
+            name: row.name,
+            email: row.email,
+            phones: row.phones.map_or(Phones::None, Phones::Text),
+            user_id: row.user_id.map(serde_json::Value::String),
+        }
+    }
 }
 
 impl RawUser {
@@ -249,7 +274,6 @@ impl RawUser {
         let phones = match self.phones {
             Phones::None => Vec::new(),
             Phones::List(list) => list,
-            Phones::Number(n) => vec![n.to_string()],
             Phones::Text(text) => text
                 .split(|c: char| c == ';' || c.is_whitespace())
                 .filter(|p| !p.is_empty())
@@ -302,10 +326,10 @@ fn parse_csv(text: &str) -> Result<Vec<ImportRow>> {
             Error::Invalid(format!("line {line}: {}", csv_reason(&e)))
         })?;
         let line = record.position().map_or(0, |p| p.line()) as usize;
-        let raw: RawUser = record
+        let raw: CsvUser = record
             .deserialize(Some(&headers))
             .map_err(|e| Error::Invalid(format!("line {line}: {}", csv_reason(&e))))?;
-        rows.push(raw.validate(line)?);
+        rows.push(RawUser::from(raw).validate(line)?);
     }
     Ok(rows)
 }

@@ -9,7 +9,8 @@
 //!   come from.
 //! - [`storage`]: SQLite, the only place with SQL.
 //! - [`registry`]: each operation as one transaction with its audit events.
-//! - [`cli`]: the `pinline` command; [`server`]: the HTTP side.
+//! - [`cli`]: the `pinline` command; [`server`]: the HTTP side;
+//!   [`web`]: the account pages and the agent console.
 
 pub mod agent_flow;
 pub mod cli;
@@ -28,3 +29,4 @@ pub mod signature;
 pub mod storage;
 pub mod telemetry;
 pub mod twiml;
+pub mod web;

@@ -15,6 +15,7 @@ pub mod meta;
 pub mod pins;
 pub mod queue;
 mod schema;
+pub mod web;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -125,7 +125,8 @@ fn context_facts(context: &QueueContext, now: DateTime<Utc>) -> Markup {
     html! {
         @match &context.caller {
             Some(caller) => {
-                dt { "Verified" } dd { "Yes, by Support PIN " (waited(&caller.verified_at, now)) " ago" }
+                dt { "Verified" }
+                dd { "Yes, by Support PIN " (waited(&caller.verified_at, now)) " ago" }
                 dt { "User" } dd { (caller.user_id) ", " (caller.role) ", " (caller.practice) }
                 dt { "Caller ID" } dd {
                     @if caller.caller_id_matched { "matches a number on file" }
@@ -136,7 +137,8 @@ fn context_facts(context: &QueueContext, now: DateTime<Utc>) -> Markup {
             None => { dt { "Verified" } dd { "No" } }
         }
         @if let Some(subject) = &context.on_behalf_of {
-            dt { "On behalf of" } dd { (subject.name) " (" (subject.role) ", " (subject.user_id) ")" }
+            dt { "On behalf of" }
+            dd { (subject.name) " (" (subject.role) ", " (subject.user_id) ")" }
         }
         dt { "May discuss" } dd.allowed { (context.allowed) }
         @if let Some(case) = &context.case_number {

@@ -9,7 +9,8 @@
 //!   come from.
 //! - [`storage`]: SQLite, the only place with SQL.
 //! - [`registry`]: each operation as one transaction with its audit events.
-//! - [`cli`]: the `pinline` command; [`server`]: the HTTP side.
+//! - [`cli`]: the `pinline` command; [`server`]: the HTTP side;
+//!   [`web`]: the account pages and the agent console.
 //! - [`softphone`]: `pinline call`, which plays Twilio against a webhook.
 
 pub mod agent_flow;
@@ -30,3 +31,4 @@ pub mod softphone;
 pub mod storage;
 pub mod telemetry;
 pub mod twiml;
+pub mod web;

@@ -76,6 +76,9 @@ pub(super) enum UserCommand {
         #[arg(long)]
         create_practices: bool,
     },
+    /// Print a one-time sign-in link (and its code) for the web pages;
+    /// it works once, for 10 minutes.
+    LoginLink(super::web::LoginLinkArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -151,6 +154,7 @@ pub(super) fn user(cli: &Cli, cmd: &UserCommand) -> Result<ExitCode> {
             format,
             create_practices,
         } => import(cli, file, *format, *create_practices)?,
+        UserCommand::LoginLink(args) => super::web::login_link(cli, args)?,
     }
     Ok(ExitCode::SUCCESS)
 }

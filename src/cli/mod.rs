@@ -13,6 +13,7 @@ mod cases;
 mod keys;
 mod pins;
 mod serve;
+mod web;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -23,6 +23,7 @@ use crate::storage::{Db, accounts, audit, meta, pins};
 
 mod agents;
 mod cases;
+pub mod web;
 
 pub use agents::{Agent, IssuedToken};
 pub use cases::{CaseView, Party as CaseParty, ReplyOutcome};

@@ -74,6 +74,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/queue", get(api::queue))
         .route("/api/v1/queue/claim", post(api::claim))
         .route("/api/v1/verifications", post(api::verify))
+        .merge(crate::web::router())
         .layer(DefaultBodyLimit::max(webhook::MAX_BODY_BYTES))
         .with_state(state)
 }

@@ -19,6 +19,7 @@ pub mod meta;
 pub mod pins;
 pub mod queue;
 mod schema;
+pub mod web;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

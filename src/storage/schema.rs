@@ -183,6 +183,34 @@ CREATE INDEX calls_in_queue ON calls (queue_state, queue_order) WHERE queue_stat
 CREATE INDEX calls_claimed_by ON calls (claimed_by) WHERE claimed_by IS NOT NULL;
 "#,
     ),
+    M::up(
+        r#"
+-- The web pages: one-time sign-in codes and sessions. Only a SHA-256 of
+-- each secret part is kept; the selector finds the row.
+CREATE TABLE web_login_codes (
+    selector    TEXT PRIMARY KEY,
+    secret_hash BLOB NOT NULL,
+    user_id     INTEGER NOT NULL REFERENCES users (user_id),
+    created_at  TEXT NOT NULL,
+    expires_at  TEXT NOT NULL,
+    used_at     TEXT
+) STRICT;
+CREATE INDEX web_login_codes_by_expiry ON web_login_codes (expires_at);
+
+-- A signed-in user or agent, never both.
+CREATE TABLE web_sessions (
+    session_id   TEXT PRIMARY KEY,
+    secret_hash  BLOB NOT NULL,
+    user_id      INTEGER REFERENCES users (user_id),
+    agent_id     INTEGER REFERENCES agents (agent_id),
+    created_at   TEXT NOT NULL,
+    last_seen_at TEXT NOT NULL,
+    time_zone    TEXT,
+    CHECK ((user_id IS NULL) <> (agent_id IS NULL))
+) STRICT;
+CREATE INDEX web_sessions_by_last_seen ON web_sessions (last_seen_at);
+"#,
+    ),
 ];
 
 /// The schema version after all migrations.

@@ -255,7 +255,9 @@ impl Ivr {
             let twiml = self.render(&state.repeat(), &state, row, row.step);
             return Ok(Guarded::Answer(Self::report(twiml, "call_over")));
         }
-        if step + 1 == row.step {
+        // Checked: the step comes from the URL, and `u32::MAX + 1` would
+        // panic the step (and answer the fallback) instead of repeating it.
+        if step.checked_add(1) == Some(row.step) {
             return Ok(Guarded::Answer(Self::report(
                 row.last_reply.clone(),
                 "replayed",

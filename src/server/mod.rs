@@ -115,19 +115,58 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
+/// How long requests in flight may take, once shutdown starts, before the
+/// server stops without them: within the 10 s a process supervisor
+/// usually gives before SIGKILL, and far above any webhook's run time.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(8);
+
 /// Serves `state` on `listener` until `shutdown` completes, then lets
-/// requests in flight finish.
+/// requests in flight finish for at most [`SHUTDOWN_GRACE`].
+///
+/// The bound is needed because graceful shutdown otherwise waits for every
+/// connection: one client that stops halfway through a request would keep
+/// the process alive forever. Each step commits before it answers, so a
+/// request cut off here has either committed or rolled back as a whole.
 pub async fn run(
     listener: TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    use std::future::IntoFuture as _;
+
     let address = listener.local_addr()?;
     tracing::info!(%address, "listening");
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await?;
-    tracing::info!("stopped");
+    let (started, shutdown_started) = tokio::sync::oneshot::channel::<()>();
+    let signal = async move {
+        shutdown.await;
+        tracing::info!(
+            grace_secs = SHUTDOWN_GRACE.as_secs(),
+            "shutting down: no new connections, finishing requests in flight"
+        );
+        let _ = started.send(());
+    };
+    let serving = axum::serve(listener, router(state))
+        .with_graceful_shutdown(signal)
+        .into_future();
+    let deadline = async move {
+        match shutdown_started.await {
+            Ok(()) => tokio::time::sleep(SHUTDOWN_GRACE).await,
+            // The server ended without a shutdown; its own result wins.
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        served = serving => {
+            served?;
+            tracing::info!("stopped");
+        }
+        () = deadline => {
+            tracing::warn!(
+                grace_secs = SHUTDOWN_GRACE.as_secs(),
+                "stopped: connections still open after the grace period were cut off"
+            );
+        }
+    }
     Ok(())
 }
 
@@ -148,5 +187,4 @@ pub async fn shutdown_signal() {
         () = ctrl_c => {}
         () = term => {}
     }
-    tracing::info!("shutting down: finishing requests in flight");
 }

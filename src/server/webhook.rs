@@ -87,11 +87,20 @@ impl FromRequest<AppState> for Webhook {
         }
         let params: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
 
-        let signature = headers
-            .get("x-twilio-signature")
-            .or_else(|| headers.get("x-signalwire-signature"))
-            .and_then(|v| v.to_str().ok());
-        let signed = signature.is_some_and(|sig| state.webhook_auth.verify(&url, &params, sig));
+        // Every signature header present must verify: a request carrying
+        // one right and one wrong (or a header twice) is not what a
+        // provider sends, and checking only the first would let the
+        // request through on whichever header happened to come first.
+        let signatures: Vec<_> = headers
+            .get_all("x-twilio-signature")
+            .iter()
+            .chain(headers.get_all("x-signalwire-signature"))
+            .collect();
+        let signed = !signatures.is_empty()
+            && signatures.iter().all(|sig| {
+                sig.to_str()
+                    .is_ok_and(|sig| state.webhook_auth.verify(&url, &params, sig))
+            });
         if !signed {
             // The parameters are the caller's keypad input and phone
             // number: never logged, not even here.

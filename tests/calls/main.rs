@@ -3,6 +3,7 @@
 
 mod golden;
 mod harness;
+mod hostile;
 mod on_behalf;
 mod queue;
 mod verification;

@@ -754,13 +754,13 @@ async fn no_hostile_or_malformed_webhook_gets_a_500_or_writes_what_it_should_not
             Nothing,
         ),
         row(
-            "Twilio signature wrong, SignalWire right",
+            "Twilio signature wrong, SignalWire right: one valid signature is enough",
             Req::post(incoming, &p(&fresh_sid(15), &[])).sign(Sign::Both {
                 twilio: false,
                 signalwire: true,
             }),
-            Status(403),
-            Nothing,
+            Has("<Gather"),
+            May,
         ),
         row(
             "Twilio signature right, SignalWire wrong",
@@ -768,14 +768,14 @@ async fn no_hostile_or_malformed_webhook_gets_a_500_or_writes_what_it_should_not
                 twilio: true,
                 signalwire: false,
             }),
-            Status(403),
-            Nothing,
+            Has("<Gather"),
+            May,
         ),
         row(
             "Twilio signature twice, the second wrong",
             Req::post(incoming, &p(&fresh_sid(19), &[])).sign(Sign::Twice),
-            Status(403),
-            Nothing,
+            Has("<Gather"),
+            May,
         ),
         row(
             "SignalWire signature alone, on a replay",

@@ -11,6 +11,9 @@ use std::time::{Duration, Instant};
 
 use pinline::crypto::{PinCipher, SecretKey};
 use pinline::domain::account::UserId;
+use support::action;
+
+mod support;
 
 const TOKEN: &str = "crash-test-token";
 
@@ -106,33 +109,7 @@ async fn post(
     if let Some(d) = digits {
         params.push(("Digits".to_owned(), d.to_owned()));
     }
-    let signature = pinline::signature::sign(TOKEN.as_bytes(), url, &params);
-    let body = {
-        let mut form = form_urlencoded::Serializer::new(String::new());
-        for (k, v) in &params {
-            form.append_pair(k, v);
-        }
-        form.finish()
-    };
-    let response = client
-        .post(url)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("X-Twilio-Signature", signature)
-        .body(body)
-        .timeout(Duration::from_secs(5))
-        .send()
-        .await
-        .ok()?;
-    if !response.status().is_success() {
-        return None;
-    }
-    response.text().await.ok()
-}
-
-fn action(twiml: &str) -> Option<String> {
-    let start = twiml.find("action=\"")? + 8;
-    let end = start + twiml[start..].find('"')?;
-    Some(twiml[start..end].to_owned())
+    support::signed_post(client, TOKEN, url, &params).await
 }
 
 fn current_pin(db: &Path, cipher: &PinCipher, user: UserId) -> String {

@@ -5,6 +5,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+mod support;
+
 const TOKEN: &str = "race-test-token";
 
 fn pinline(db: &Path) -> Command {
@@ -35,30 +37,13 @@ async fn post(client: &reqwest::Client, url: &str, sid: &str, digits: Option<&st
     if let Some(d) = digits {
         params.push(("Digits".to_owned(), d.to_owned()));
     }
-    let signature = pinline::signature::sign(TOKEN.as_bytes(), url, &params);
-    let body = {
-        let mut form = form_urlencoded::Serializer::new(String::new());
-        for (k, v) in &params {
-            form.append_pair(k, v);
-        }
-        form.finish()
-    };
-    let response = client
-        .post(url)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("X-Twilio-Signature", signature)
-        .body(body)
-        .send()
+    support::signed_post(client, TOKEN, url, &params)
         .await
-        .unwrap();
-    assert!(response.status().is_success());
-    response.text().await.unwrap()
+        .expect("a 200 answer")
 }
 
 fn action(twiml: &str) -> String {
-    let start = twiml.find("action=\"").unwrap() + 8;
-    let end = start + twiml[start..].find('"').unwrap();
-    twiml[start..end].to_owned()
+    support::action(twiml).expect("a gather")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -35,6 +35,37 @@ pub struct AppState {
     /// The bearer token the case system sends with replies; `None`
     /// disables that endpoint.
     pub case_token: Option<String>,
+    /// Whether the database is failing, so a fault is logged once.
+    pub faults: Arc<Faults>,
+}
+
+/// Logs a storage fault once when it starts and once when it clears,
+/// rather than on every webhook while it lasts.
+#[derive(Debug, Default)]
+pub struct Faults(std::sync::atomic::AtomicBool);
+
+impl Faults {
+    /// A request failed because of `what`.
+    pub fn raise(&self, what: &str) {
+        if !self.0.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            tracing::error!(
+                fault = what,
+                "database fault: answering callers with the fallback until it clears"
+            );
+        }
+    }
+
+    /// A request succeeded.
+    pub fn cleared(&self) {
+        if self.0.swap(false, std::sync::atomic::Ordering::Relaxed) {
+            tracing::warn!("database fault cleared: serving normally again");
+        }
+    }
+
+    /// Whether a fault is in progress.
+    pub fn active(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 impl AppState {
@@ -47,6 +78,7 @@ impl AppState {
             public_url: public_url.trim_end_matches('/').to_owned(),
             metrics: Arc::new(metrics::Metrics::new()),
             case_token: None,
+            faults: Arc::new(Faults::default()),
         }
     }
 

@@ -20,6 +20,10 @@ use crate::flow::Gather;
 use crate::ivr::{StepReport, VoiceRequest};
 use crate::twiml;
 
+/// The longest a webhook may take before the caller is answered with the
+/// fallback instead.
+pub const WEBHOOK_DEADLINE: std::time::Duration = std::time::Duration::from_millis(1800);
+
 /// The step number every gather's action URL carries.
 #[derive(Debug, Deserialize)]
 pub(super) struct StepQuery {
@@ -114,8 +118,11 @@ async fn run_step(
     };
     let ivr = Arc::clone(&app.ivr);
     let blocking_span = span.clone();
-    let answered =
-        tokio::task::spawn_blocking(move || blocking_span.in_scope(|| step(&ivr, &request))).await;
+    let work = tokio::task::spawn_blocking(move || blocking_span.in_scope(|| step(&ivr, &request)));
+    // The storage layer gives up on a busy database well inside this; the
+    // deadline covers anything else that stalls (a disk that hangs an
+    // fsync), so the caller hears something within two seconds.
+    let answered = tokio::time::timeout(WEBHOOK_DEADLINE, work).await;
 
     async move {
         let elapsed = started.elapsed();
@@ -125,17 +132,28 @@ async fn run_step(
             .get_or_create(&RouteLabel { route })
             .observe(elapsed.as_secs_f64());
         let twiml = match answered {
-            Ok(Ok(report)) => {
+            Ok(Ok(Ok(report))) => {
+                app.faults.cleared();
                 record(&app, &report);
                 tracing::info!(outcome = report.outcome, elapsed_ms, "webhook answered");
                 report.twiml
             }
-            Ok(Err(error)) => {
-                tracing::error!(%error, elapsed_ms, "webhook failed; routing the caller unverified");
+            Ok(Ok(Err(error))) => {
+                app.faults.raise(&error.to_string());
+                tracing::warn!(elapsed_ms, "webhook failed; routing the caller unverified");
                 app.ivr.fallback()
             }
-            Err(error) => {
-                tracing::error!(%error, elapsed_ms, "webhook panicked; routing the caller unverified");
+            Ok(Err(error)) => {
+                app.faults.raise(&format!("webhook step panicked: {error}"));
+                tracing::warn!(elapsed_ms, "webhook failed; routing the caller unverified");
+                app.ivr.fallback()
+            }
+            Err(_) => {
+                app.faults.raise("a webhook step passed its deadline");
+                tracing::warn!(
+                    elapsed_ms,
+                    "webhook timed out; routing the caller unverified"
+                );
                 app.ivr.fallback()
             }
         };

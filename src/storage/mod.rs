@@ -22,14 +22,16 @@ mod schema;
 pub mod web;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, TransactionBehavior};
 
-/// How long a statement waits for another writer before giving up.
-pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a write waits for another writer (in this process or
+/// another) before giving up. Short, because a caller on the phone is
+/// waiting: past it the webhook answers with an apology and an agent.
+pub const BUSY_TIMEOUT: Duration = Duration::from_millis(1500);
 
 /// A storage fault: the database could not be reached or answered wrongly.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +45,9 @@ pub enum StorageError {
     /// The schema could not be brought up to date.
     #[error("database migration failed: {0}")]
     Migration(#[from] rusqlite_migration::Error),
+    /// Another write held the database past the busy timeout.
+    #[error("the database stayed busy past {BUSY_TIMEOUT:?}")]
+    Busy,
     /// A commit could not be made durable.
     #[error("cannot flush the database log to disk: {0}")]
     Sync(std::io::Error),
@@ -53,7 +58,7 @@ pub enum StorageError {
 pub struct Db {
     pool: r2d2::Pool<SqliteConnectionManager>,
     path: PathBuf,
-    writer: Arc<Mutex<()>>,
+    writer: Arc<parking_lot::Mutex<()>>,
     sync: Arc<durability::GroupSync>,
 }
 
@@ -75,7 +80,7 @@ impl Db {
         Ok(Self {
             pool,
             path: path.to_owned(),
-            writer: Arc::new(Mutex::new(())),
+            writer: Arc::new(parking_lot::Mutex::new(())),
             sync: Arc::new(durability::GroupSync::new(path)),
         })
     }
@@ -99,7 +104,10 @@ impl Db {
     {
         let mut conn = self.conn()?;
         let value = {
-            let _turn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+            let _turn = self
+                .writer
+                .try_lock_for(BUSY_TIMEOUT)
+                .ok_or(StorageError::Busy)?;
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(StorageError::from)?;
@@ -116,9 +124,16 @@ impl Db {
         self.sync.flushes()
     }
 
-    /// Checks that the database answers, for health probes.
+    /// Checks that the database answers and would take a write now, for
+    /// health probes: reads alone keep working while a write lock is
+    /// held, a full disk or a read-only file refuses.
     pub fn ping(&self) -> Result<(), StorageError> {
-        self.conn()?.query_row("SELECT 1", [], |_| Ok(()))?;
+        let conn = self.conn()?;
+        let _turn = self
+            .writer
+            .try_lock_for(BUSY_TIMEOUT / 3)
+            .ok_or(StorageError::Busy)?;
+        conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK")?;
         Ok(())
     }
 }

@@ -1,6 +1,7 @@
 //! Whole phone calls against the real router over real HTTP, on a
 //! temporary SQLite file, with signed Twilio-style requests.
 
+mod degradation;
 mod golden;
 mod harness;
 mod hostile;

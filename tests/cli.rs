@@ -53,6 +53,24 @@ impl Pinline {
         self.command(args).output().unwrap()
     }
 
+    /// Runs a command with `stdin` as its standard input.
+    fn with_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
     fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
         assert!(
@@ -1022,8 +1040,8 @@ fn pin_verify_reads_the_pin_from_stdin_and_rotates_it_on_success() {
     let agent = p.json(&["agent", "add", "--name", "Cy", "--json"])["agent_id"].to_string();
     let pin = p.ok(&["pin", "show", &user]);
     let verify = |stdin: &str| {
-        let mut child = p
-            .command(&[
+        p.with_stdin(
+            &[
                 "pin",
                 "verify",
                 &user,
@@ -1031,19 +1049,9 @@ fn pin_verify_reads_the_pin_from_stdin_and_rotates_it_on_success() {
                 &agent,
                 "--channel",
                 "email",
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+            ],
+            stdin,
+        )
     };
     let wrong = format!("{:04}\n", (pin.trim().parse::<u32>().unwrap() + 1) % 10_000);
     let out = verify(&wrong);
@@ -1122,29 +1130,18 @@ fn lock_thresholds_can_be_set_on_the_command_line() {
     let pin = p.ok(&["pin", "show", &user]);
     let wrong = format!("{:04}\n", (pin.trim().parse::<u32>().unwrap() + 1) % 10_000);
     for _ in 0..2 {
-        let mut child = p
-            .command(&[
-                "--lock-after",
-                "2",
-                "pin",
-                "verify",
-                &user,
-                "--agent",
-                &agent,
-                "--channel",
-                "email",
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(wrong.as_bytes())
-            .unwrap();
-        assert_eq!(child.wait().unwrap().code(), Some(1));
+        let args = [
+            "--lock-after",
+            "2",
+            "pin",
+            "verify",
+            &user,
+            "--agent",
+            &agent,
+            "--channel",
+            "email",
+        ];
+        assert_eq!(p.with_stdin(&args, &wrong).status.code(), Some(1));
     }
     let events = p.json(&["audit", &user, "--json"]);
     assert_eq!(

@@ -372,6 +372,8 @@ struct Caller<'a> {
     base: &'a str,
     sid: String,
     from: String,
+    /// Think time before each webhook, as a caller listens and keys in.
+    pause: Duration,
     tally: &'a mut Tally,
 }
 
@@ -393,6 +395,7 @@ impl Caller<'_> {
         }
         let body = form(&params);
         let signature = pinline::signature::sign(TOKEN.as_bytes(), url, &params);
+        self.think().await;
         let started = Instant::now();
         let response = self
             .client
@@ -416,6 +419,13 @@ impl Caller<'_> {
             self.tally.errors += 1;
         }
         text
+    }
+
+    async fn think(&self) {
+        // A zero sleep would still wait for the timer's next tick.
+        if !self.pause.is_zero() {
+            tokio::time::sleep(self.pause).await;
+        }
     }
 
     /// Incoming, user ID, PIN, menu 1 (queued); true when routed.
@@ -450,6 +460,7 @@ impl Caller<'_> {
             ("CallStatus".to_owned(), "completed".to_owned()),
         ];
         let signature = pinline::signature::sign(TOKEN.as_bytes(), &url, &params);
+        self.think().await;
         let started = Instant::now();
         let ok = self
             .client
@@ -524,15 +535,14 @@ async fn calls(
                     base: &base,
                     sid: call_sid(i, (round << 40) | n),
                     from: format!("+1555{i:07}"),
+                    pause,
                     tally: &mut tally,
                 };
                 let routed = caller.call_into_queue(user, &pin).await;
-                tokio::time::sleep(pause).await;
                 caller.hang_up().await;
                 if routed {
                     tally.calls += 1;
                 }
-                tokio::time::sleep(pause).await;
             }
             total.lock().await.merge(tally);
         });
@@ -563,6 +573,7 @@ async fn park(
             base,
             sid: call_sid(i, u64::MAX),
             from: format!("+1555{i:07}"),
+            pause: Duration::ZERO,
             tally: &mut tally,
         };
         if caller.call_into_queue(user, &pin).await {

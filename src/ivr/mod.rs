@@ -161,18 +161,48 @@ impl Ivr {
     /// `POST /voice/incoming`: a call begins (or its first request is
     /// retried).
     pub fn incoming(&self, request: &VoiceRequest) -> Result<StepReport> {
-        let (state, reply) = flow::start();
-        self.begin(request, "caller", state, reply, "greeted")
+        self.registry
+            .db()
+            .write(|tx| self.answer_in(tx, request, Hook::Incoming))
     }
 
     /// `POST /voice/agent`: an agent dials the agent line.
     pub fn agent_incoming(&self, request: &VoiceRequest) -> Result<StepReport> {
-        let (state, reply) = agent_flow::start();
-        self.begin(request, "agent", state, reply, "agent_line")
+        self.registry
+            .db()
+            .write(|tx| self.answer_in(tx, request, Hook::AgentLine))
     }
 
-    fn begin<S: LineState>(
+    /// A gather's answer arriving at `gather`'s route with step `step`.
+    pub fn gather(&self, request: &VoiceRequest, gather: Gather, step: u32) -> Result<StepReport> {
+        self.registry
+            .db()
+            .write(|tx| self.answer_in(tx, request, Hook::Gather { gather, step }))
+    }
+
+    /// Answers one webhook inside the write transaction `tx`.
+    pub fn answer_in(
         &self,
+        tx: &rusqlite::Connection,
+        request: &VoiceRequest,
+        hook: Hook,
+    ) -> Result<StepReport> {
+        match hook {
+            Hook::Incoming => {
+                let (state, reply) = flow::start();
+                self.begin_in(tx, request, "caller", state, reply, "greeted")
+            }
+            Hook::AgentLine => {
+                let (state, reply) = agent_flow::start();
+                self.begin_in(tx, request, "agent", state, reply, "agent_line")
+            }
+            Hook::Gather { gather, step } => self.gather_in(tx, request, gather, step),
+        }
+    }
+
+    fn begin_in<S: LineState>(
+        &self,
+        tx: &rusqlite::Connection,
         request: &VoiceRequest,
         kind: &str,
         state: S,
@@ -180,62 +210,63 @@ impl Ivr {
         outcome: &'static str,
     ) -> Result<StepReport> {
         let now = format_time(self.clock.now());
-        self.registry.db().write(|tx| {
-            let Some(row) = calls::get(tx, &request.call_sid)? else {
-                let mut row = CallRow {
-                    call_sid: request.call_sid.clone(),
-                    from_number: request.from.clone(),
-                    to_number: request.to.clone(),
-                    stir_verstat: request.stir_verstat.clone(),
-                    state: to_json(&state)?,
-                    step: 1,
-                    last_reply: String::new(),
-                    updated_at: now.clone(),
-                    ended_at: None,
-                    kind: kind.to_owned(),
-                };
-                row.last_reply = self.render(&reply, &state, &row, 1);
-                calls::insert(tx, &row)?;
-                let mut report = Self::report(row.last_reply, outcome);
-                report.new_call = kind == "caller";
-                return Ok(report);
+        let Some(row) = calls::get(tx, &request.call_sid)? else {
+            let mut row = CallRow {
+                call_sid: request.call_sid.clone(),
+                from_number: request.from.clone(),
+                to_number: request.to.clone(),
+                stir_verstat: request.stir_verstat.clone(),
+                state: to_json(&state)?,
+                step: 1,
+                last_reply: String::new(),
+                updated_at: now.clone(),
+                ended_at: None,
+                kind: kind.to_owned(),
             };
-            if row.step == 1 && row.ended_at.is_none() && row.kind == kind {
-                return Ok(Self::report(row.last_reply, "replayed"));
-            }
-            // The same CallSid arriving at the start again is out of order;
-            // repeat where the call stands.
-            let twiml = if row.kind == "agent" {
-                let state: AgentState = from_json(&row.state)?;
-                self.render(&state.repeat(), &state, &row, row.step)
-            } else {
-                let state: CallState = from_json(&row.state)?;
-                self.render(&state.repeat(), &state, &row, row.step)
-            };
-            Ok(Self::report(twiml, "out_of_order"))
-        })
+            row.last_reply = self.render(&reply, &state, &row, 1);
+            calls::insert(tx, &row)?;
+            let mut report = Self::report(row.last_reply, outcome);
+            report.new_call = kind == "caller";
+            return Ok(report);
+        };
+        if row.step == 1 && row.ended_at.is_none() && row.kind == kind {
+            return Ok(Self::report(row.last_reply, "replayed"));
+        }
+        // The same CallSid arriving at the start again is out of order;
+        // repeat where the call stands.
+        let twiml = if row.kind == "agent" {
+            let state: AgentState = from_json(&row.state)?;
+            self.render(&state.repeat(), &state, &row, row.step)
+        } else {
+            let state: CallState = from_json(&row.state)?;
+            self.render(&state.repeat(), &state, &row, row.step)
+        };
+        Ok(Self::report(twiml, "out_of_order"))
     }
 
-    /// A gather's answer arriving at `gather`'s route with step `step`.
-    pub fn gather(&self, request: &VoiceRequest, gather: Gather, step: u32) -> Result<StepReport> {
+    fn gather_in(
+        &self,
+        tx: &rusqlite::Connection,
+        request: &VoiceRequest,
+        gather: Gather,
+        step: u32,
+    ) -> Result<StepReport> {
         let now = self.clock.now();
         let keys = request.digits.as_deref().unwrap_or("");
-        self.registry.db().write(|tx| {
-            let Some(row) = calls::get(tx, &request.call_sid)? else {
-                let twiml = render::restart_at_incoming(&self.prompts, &self.config.base_url);
-                return Ok(Self::report(twiml, "unknown_call"));
-            };
-            if row.kind == "agent" {
-                return match self.guard::<AgentState>(tx, &row, gather, step, keys, now)? {
-                    Guarded::Answer(report) => Ok(report),
-                    Guarded::Run(state) => self.agent_step(tx, &row, &state, keys, now),
-                };
-            }
-            match self.guard::<CallState>(tx, &row, gather, step, keys, now)? {
+        let Some(row) = calls::get(tx, &request.call_sid)? else {
+            let twiml = render::restart_at_incoming(&self.prompts, &self.config.base_url);
+            return Ok(Self::report(twiml, "unknown_call"));
+        };
+        if row.kind == "agent" {
+            return match self.guard::<AgentState>(tx, &row, gather, step, keys, now)? {
                 Guarded::Answer(report) => Ok(report),
-                Guarded::Run(state) => self.caller_step(tx, &row, &state, keys, now),
-            }
-        })
+                Guarded::Run(state) => self.agent_step(tx, &row, &state, keys, now),
+            };
+        }
+        match self.guard::<CallState>(tx, &row, gather, step, keys, now)? {
+            Guarded::Answer(report) => Ok(report),
+            Guarded::Run(state) => self.caller_step(tx, &row, &state, keys, now),
+        }
     }
 
     /// Decides whether a gather's answer runs the flow, or gets an answer
@@ -328,33 +359,43 @@ impl Ivr {
     /// an agent's unconnected claim goes back. Returns whether a call was
     /// ended.
     pub fn status(&self, call_sid: &str, status: &str) -> Result<bool> {
-        const FINAL: &[&str] = &["completed", "busy", "failed", "no-answer", "canceled"];
-        if !FINAL.contains(&status) {
+        if !is_final_status(status) {
             return Ok(false);
         }
+        self.registry
+            .db()
+            .write(|tx| self.status_in(tx, call_sid, status))
+    }
+
+    /// Ends the call `call_sid` inside the write transaction `tx`, for a
+    /// final `status`. Returns whether a call was ended.
+    pub fn status_in(
+        &self,
+        tx: &rusqlite::Connection,
+        call_sid: &str,
+        status: &str,
+    ) -> Result<bool> {
         let now = format_time(self.clock.now());
-        self.registry.db().write(|tx| {
-            let Some(row) = calls::get(tx, call_sid)? else {
-                return Ok(false);
+        let Some(row) = calls::get(tx, call_sid)? else {
+            return Ok(false);
+        };
+        let json = if row.kind == "agent" {
+            let mut state: AgentState = from_json(&row.state)?;
+            self.agent_hung_up(tx, &row, &state)?;
+            agent_flow::end(&mut state);
+            to_json(&state)?
+        } else {
+            let origin = Origin {
+                actor: Actor::Caller,
+                channel: Channel::Phone,
+                call_sid: Some(row.call_sid.clone()),
             };
-            let json = if row.kind == "agent" {
-                let mut state: AgentState = from_json(&row.state)?;
-                self.agent_hung_up(tx, &row, &state)?;
-                agent_flow::end(&mut state);
-                to_json(&state)?
-            } else {
-                let origin = Origin {
-                    actor: Actor::Caller,
-                    channel: Channel::Phone,
-                    call_sid: Some(row.call_sid.clone()),
-                };
-                self.registry.caller_left_in(tx, call_sid, &origin)?;
-                let mut state: CallState = from_json(&row.state)?;
-                flow::end(&mut state);
-                to_json(&state)?
-            };
-            Ok(calls::end(tx, call_sid, &json, status, &now)?)
-        })
+            self.registry.caller_left_in(tx, call_sid, &origin)?;
+            let mut state: CallState = from_json(&row.state)?;
+            flow::end(&mut state);
+            to_json(&state)?
+        };
+        Ok(calls::end(tx, call_sid, &json, status, &now)?)
     }
 
     /// `POST /voice/hold`: the waiting caller's hold loop, with their
@@ -422,6 +463,28 @@ impl Ivr {
         }
         Ok(twiml)
     }
+}
+
+/// Which webhook a request is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hook {
+    /// `POST /voice/incoming`: a caller's call begins.
+    Incoming,
+    /// `POST /voice/agent`: an agent dials the agent line.
+    AgentLine,
+    /// A gather's answer, at the gather's route with the step its URL
+    /// carried.
+    Gather {
+        /// The route it arrived at.
+        gather: Gather,
+        /// The step number from its URL.
+        step: u32,
+    },
+}
+
+/// Whether a status callback's `CallStatus` says the call is over.
+pub fn is_final_status(status: &str) -> bool {
+    ["completed", "busy", "failed", "no-answer", "canceled"].contains(&status)
 }
 
 /// What a step guard decided.

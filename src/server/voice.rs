@@ -17,7 +17,7 @@ use super::AppState;
 use super::metrics::{OutcomeLabel, RouteLabel, ScopeLabel};
 use super::webhook::Webhook;
 use crate::flow::Gather;
-use crate::ivr::{StepReport, VoiceRequest};
+use crate::ivr::{Hook, StepReport, VoiceRequest, is_final_status};
 use crate::twiml;
 
 /// The longest a webhook may take before the caller is answered with the
@@ -31,15 +31,12 @@ pub(super) struct StepQuery {
 }
 
 pub(super) async fn incoming(State(app): State<AppState>, hook: Webhook) -> Response {
-    run_step(app, hook, "incoming", |ivr, request| ivr.incoming(request)).await
+    run_step(app, hook, "incoming", Hook::Incoming).await
 }
 
 /// `POST /voice/agent`: the agent line's Voice URL.
 pub(super) async fn agent(State(app): State<AppState>, hook: Webhook) -> Response {
-    run_step(app, hook, "agent", |ivr, request| {
-        ivr.agent_incoming(request)
-    })
-    .await
+    run_step(app, hook, "agent", Hook::AgentLine).await
 }
 
 /// `POST /voice/hold`: the hold loop of a caller waiting in their room.
@@ -68,19 +65,30 @@ pub(super) async fn gather(
     let Some(gather) = Gather::from_path(uri.path()) else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    run_step(app, hook, gather.step_name(), move |ivr, r| {
-        ivr.gather(r, gather, q.step)
-    })
-    .await
+    let step = Hook::Gather {
+        gather,
+        step: q.step,
+    };
+    run_step(app, hook, gather.step_name(), step).await
 }
 
 pub(super) async fn status(State(app): State<AppState>, hook: Webhook) -> StatusCode {
     let started = Instant::now();
     let span = tracing::info_span!("webhook", call.sid = %hook.call_sid, step = "status");
     let status = hook.param("CallStatus").unwrap_or("").to_owned();
-    let ivr = Arc::clone(&app.ivr);
-    let sid = hook.call_sid.clone();
-    let ended = tokio::task::spawn_blocking(move || ivr.status(&sid, &status)).await;
+    let ended = if is_final_status(&status) {
+        let ivr = Arc::clone(&app.ivr);
+        let sid = hook.call_sid.clone();
+        let step_span = span.clone();
+        let ending = app
+            .ivr
+            .registry()
+            .db()
+            .submit(move |tx| step_span.in_scope(|| ivr.status_in(tx, &sid, &status)));
+        tokio::time::timeout(WEBHOOK_DEADLINE, ending).await
+    } else {
+        Ok(Ok(false))
+    };
     let _entered = span.enter();
     let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
     match ended {
@@ -92,21 +100,14 @@ pub(super) async fn status(State(app): State<AppState>, hook: Webhook) -> Status
             );
         }
         Ok(Err(error)) => tracing::error!(%error, elapsed_ms, "status callback failed"),
-        Err(error) => tracing::error!(%error, elapsed_ms, "status callback panicked"),
+        Err(_) => tracing::error!(elapsed_ms, "status callback passed its deadline"),
     }
     // The provider ignores the body; 204 whatever happened, so it does
     // not retry a callback that cannot be stored anyway.
     StatusCode::NO_CONTENT
 }
 
-async fn run_step(
-    app: AppState,
-    hook: Webhook,
-    route: &'static str,
-    step: impl FnOnce(&crate::ivr::Ivr, &VoiceRequest) -> crate::error::Result<StepReport>
-    + Send
-    + 'static,
-) -> Response {
+async fn run_step(app: AppState, hook: Webhook, route: &'static str, step: Hook) -> Response {
     let started = Instant::now();
     let span = tracing::info_span!("webhook", call.sid = %hook.call_sid, step = route);
     let request = VoiceRequest {
@@ -117,11 +118,16 @@ async fn run_step(
         stir_verstat: hook.param("StirVerstat").map(str::to_owned),
     };
     let ivr = Arc::clone(&app.ivr);
-    let blocking_span = span.clone();
-    let work = tokio::task::spawn_blocking(move || blocking_span.in_scope(|| step(&ivr, &request)));
+    let step_span = span.clone();
+    let work = app
+        .ivr
+        .registry()
+        .db()
+        .submit(move |tx| step_span.in_scope(|| ivr.answer_in(tx, &request, step)));
     // The storage layer gives up on a busy database well inside this; the
     // deadline covers anything else that stalls (a disk that hangs an
-    // fsync), so the caller hears something within two seconds.
+    // fsync), so the caller hears something within two seconds. A step
+    // still queued when it passes is dropped unrun.
     let answered = tokio::time::timeout(WEBHOOK_DEADLINE, work).await;
 
     async move {
@@ -132,19 +138,14 @@ async fn run_step(
             .get_or_create(&RouteLabel { route })
             .observe(elapsed.as_secs_f64());
         let twiml = match answered {
-            Ok(Ok(Ok(report))) => {
+            Ok(Ok(report)) => {
                 app.faults.cleared();
                 record(&app, &report);
                 tracing::info!(outcome = report.outcome, elapsed_ms, "webhook answered");
                 report.twiml
             }
-            Ok(Ok(Err(error))) => {
-                app.faults.raise(&error.to_string());
-                tracing::warn!(elapsed_ms, "webhook failed; routing the caller unverified");
-                app.ivr.fallback()
-            }
             Ok(Err(error)) => {
-                app.faults.raise(&format!("webhook step panicked: {error}"));
+                app.faults.raise(&error.to_string());
                 tracing::warn!(elapsed_ms, "webhook failed; routing the caller unverified");
                 app.ivr.fallback()
             }

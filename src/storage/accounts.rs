@@ -6,36 +6,29 @@ use crate::domain::account::{NewUser, PhoneNumber, Practice, PracticeId, Role, U
 
 /// Adds a practice and returns its ID; fails on a duplicate name.
 pub fn insert_practice(conn: &Connection, name: &str, now: &str) -> rusqlite::Result<PracticeId> {
-    conn.execute(
-        "INSERT INTO practices (name, created_at) VALUES (?1, ?2)",
-        params![name, now],
-    )?;
+    conn.prepare_cached("INSERT INTO practices (name, created_at) VALUES (?1, ?2)")?
+        .execute(params![name, now])?;
     Ok(conn.last_insert_rowid())
 }
 
 /// The practice with this ID.
 pub fn practice_by_id(conn: &Connection, id: PracticeId) -> rusqlite::Result<Option<Practice>> {
-    conn.query_row(
-        "SELECT practice_id, name FROM practices WHERE practice_id = ?1",
-        [id],
-        practice_from_row,
-    )
-    .optional()
+    conn.prepare_cached("SELECT practice_id, name FROM practices WHERE practice_id = ?1")?
+        .query_row([id], practice_from_row)
+        .optional()
 }
 
 /// The practice with this name, compared without regard to case.
 pub fn practice_by_name(conn: &Connection, name: &str) -> rusqlite::Result<Option<Practice>> {
-    conn.query_row(
-        "SELECT practice_id, name FROM practices WHERE name = ?1",
-        [name],
-        practice_from_row,
-    )
-    .optional()
+    conn.prepare_cached("SELECT practice_id, name FROM practices WHERE name = ?1")?
+        .query_row([name], practice_from_row)
+        .optional()
 }
 
 /// Every practice, by ID.
 pub fn practices(conn: &Connection) -> rusqlite::Result<Vec<Practice>> {
-    let mut stmt = conn.prepare("SELECT practice_id, name FROM practices ORDER BY practice_id")?;
+    let mut stmt =
+        conn.prepare_cached("SELECT practice_id, name FROM practices ORDER BY practice_id")?;
     stmt.query_map([], practice_from_row)?.collect()
 }
 
@@ -48,11 +41,8 @@ fn practice_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Practice> {
 
 /// Whether `user_id` is taken.
 pub fn user_exists(conn: &Connection, user_id: UserId) -> rusqlite::Result<bool> {
-    conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM users WHERE user_id = ?1)",
-        [user_id.to_stored()],
-        |r| r.get(0),
-    )
+    conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM users WHERE user_id = ?1)")?
+        .query_row([user_id.to_stored()], |r| r.get(0))
 }
 
 /// Adds a user with the ID already chosen, and their phone numbers.
@@ -63,18 +53,18 @@ pub fn insert_user(
     user: &NewUser,
     now: &str,
 ) -> rusqlite::Result<()> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO users (user_id, practice_id, role, name, email, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![
-            user_id.to_stored(),
-            practice_id,
-            user.role.as_str(),
-            user.name,
-            user.email,
-            now
-        ],
-    )?;
+    )?
+    .execute(params![
+        user_id.to_stored(),
+        practice_id,
+        user.role.as_str(),
+        user.name,
+        user.email,
+        now
+    ])?;
     let mut stmt =
         conn.prepare_cached("INSERT OR IGNORE INTO user_phones (user_id, phone) VALUES (?1, ?2)")?;
     for phone in &user.phones {
@@ -91,14 +81,15 @@ const USER_COLUMNS: &str = "SELECT u.user_id, u.role, u.practice_id, p.name, u.n
 /// One user, with practice name and phones.
 pub fn user(conn: &Connection, user_id: UserId) -> rusqlite::Result<Option<User>> {
     let sql = format!("{USER_COLUMNS} WHERE u.user_id = ?1");
-    conn.query_row(&sql, [user_id.to_stored()], user_from_row)
+    conn.prepare_cached(&sql)?
+        .query_row([user_id.to_stored()], user_from_row)
         .optional()
 }
 
 /// Every user, by practice then name.
 pub fn users(conn: &Connection) -> rusqlite::Result<Vec<User>> {
     let sql = format!("{USER_COLUMNS} ORDER BY p.practice_id, u.name, u.user_id");
-    let mut stmt = conn.prepare(&sql)?;
+    let mut stmt = conn.prepare_cached(&sql)?;
     stmt.query_map([], user_from_row)?.collect()
 }
 

@@ -44,30 +44,31 @@ const AGENT_COLUMNS: &str = "SELECT agent_id, name, passcode_hash, consecutive_f
 
 /// Adds an agent.
 pub fn insert(conn: &Connection, agent: &AgentRow, now: &str) -> rusqlite::Result<()> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO agents (agent_id, name, passcode_hash, created_at, failures_since)
          VALUES (?1, ?2, ?3, ?4, ?4)",
-        params![
-            agent.agent_id.to_stored(),
-            agent.name,
-            agent.passcode_hash,
-            now
-        ],
-    )?;
+    )?
+    .execute(params![
+        agent.agent_id.to_stored(),
+        agent.name,
+        agent.passcode_hash,
+        now
+    ])?;
     Ok(())
 }
 
 /// The agent with this ID.
 pub fn get(conn: &Connection, id: AgentId) -> rusqlite::Result<Option<AgentRow>> {
     let sql = format!("{AGENT_COLUMNS} WHERE agent_id = ?1");
-    conn.query_row(&sql, [id.to_stored()], agent_from_row)
+    conn.prepare_cached(&sql)?
+        .query_row([id.to_stored()], agent_from_row)
         .optional()
 }
 
 /// Every agent, by name.
 pub fn list(conn: &Connection) -> rusqlite::Result<Vec<AgentRow>> {
     let sql = format!("{AGENT_COLUMNS} ORDER BY name, agent_id");
-    let mut stmt = conn.prepare(&sql)?;
+    let mut stmt = conn.prepare_cached(&sql)?;
     stmt.query_map([], agent_from_row)?.collect()
 }
 
@@ -80,33 +81,26 @@ pub fn record_failure(
     locked_at: Option<&str>,
     now: &str,
 ) -> rusqlite::Result<()> {
-    conn.execute(
+    conn.prepare_cached(
         "UPDATE agents SET consecutive_failures = ?2, locked_at = coalesce(locked_at, ?3)
          WHERE agent_id = ?1",
-        params![id.to_stored(), consecutive, locked_at],
-    )?;
-    conn.execute(
-        "INSERT INTO agent_failures (agent_id, at) VALUES (?1, ?2)",
-        params![id.to_stored(), now],
-    )?;
+    )?
+    .execute(params![id.to_stored(), consecutive, locked_at])?;
+    conn.prepare_cached("INSERT INTO agent_failures (agent_id, at) VALUES (?1, ?2)")?
+        .execute(params![id.to_stored(), now])?;
     Ok(())
 }
 
 /// Wrong passcodes for `id` at or after `since`.
 pub fn failures_since(conn: &Connection, id: AgentId, since: &str) -> rusqlite::Result<u32> {
-    conn.query_row(
-        "SELECT count(*) FROM agent_failures WHERE agent_id = ?1 AND at >= ?2",
-        params![id.to_stored(), since],
-        |r| r.get(0),
-    )
+    conn.prepare_cached("SELECT count(*) FROM agent_failures WHERE agent_id = ?1 AND at >= ?2")?
+        .query_row(params![id.to_stored(), since], |r| r.get(0))
 }
 
 /// Clears the streak after a right passcode.
 pub fn clear_streak(conn: &Connection, id: AgentId) -> rusqlite::Result<()> {
-    conn.execute(
-        "UPDATE agents SET consecutive_failures = 0 WHERE agent_id = ?1",
-        [id.to_stored()],
-    )?;
+    conn.prepare_cached("UPDATE agents SET consecutive_failures = 0 WHERE agent_id = ?1")?
+        .execute([id.to_stored()])?;
     Ok(())
 }
 
@@ -117,12 +111,13 @@ pub fn set_passcode(
     hash: &str,
     now: &str,
 ) -> rusqlite::Result<bool> {
-    let changed = conn.execute(
-        "UPDATE agents SET passcode_hash = ?2, consecutive_failures = 0, locked_at = NULL,
+    let changed = conn
+        .prepare_cached(
+            "UPDATE agents SET passcode_hash = ?2, consecutive_failures = 0, locked_at = NULL,
              failures_since = ?3
          WHERE agent_id = ?1",
-        params![id.to_stored(), hash, now],
-    )?;
+        )?
+        .execute(params![id.to_stored(), hash, now])?;
     Ok(changed > 0)
 }
 
@@ -134,11 +129,11 @@ pub fn insert_token(
     hash: &[u8],
     now: &str,
 ) -> rusqlite::Result<()> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO agent_tokens (token_id, agent_id, token_hash, created_at)
          VALUES (?1, ?2, ?3, ?4)",
-        params![token_id, agent.to_stored(), hash, now],
-    )?;
+    )?
+    .execute(params![token_id, agent.to_stored(), hash, now])?;
     Ok(())
 }
 
@@ -153,9 +148,10 @@ pub fn token(conn: &Connection, token_id: &str) -> rusqlite::Result<Option<(i64,
 
 /// Revokes a token; false if there is no such live token.
 pub fn revoke_token(conn: &Connection, token_id: &str, now: &str) -> rusqlite::Result<bool> {
-    let changed = conn.execute(
-        "UPDATE agent_tokens SET revoked_at = ?2 WHERE token_id = ?1 AND revoked_at IS NULL",
-        params![token_id, now],
-    )?;
+    let changed = conn
+        .prepare_cached(
+            "UPDATE agent_tokens SET revoked_at = ?2 WHERE token_id = ?1 AND revoked_at IS NULL",
+        )?
+        .execute(params![token_id, now])?;
     Ok(changed > 0)
 }

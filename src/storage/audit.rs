@@ -82,7 +82,7 @@ pub fn for_subject(
 ) -> rusqlite::Result<Vec<StoredEvent>> {
     let sql =
         format!("{EVENT_COLUMNS} WHERE subject_user_id = ?1 ORDER BY seq DESC LIMIT ?2 OFFSET ?3");
-    let mut stmt = conn.prepare(&sql)?;
+    let mut stmt = conn.prepare_cached(&sql)?;
     stmt.query_map(params![user_id.to_stored(), limit, offset], event_from_row)?
         .collect()
 }
@@ -103,7 +103,7 @@ pub fn walk(
     mut check: impl FnMut(&StoredEvent) -> Result<(), ChainBreak>,
 ) -> rusqlite::Result<Result<(), ChainBreak>> {
     let sql = format!("{EVENT_COLUMNS} ORDER BY seq");
-    let mut stmt = conn.prepare(&sql)?;
+    let mut stmt = conn.prepare_cached(&sql)?;
     let mut rows = stmt.query([])?;
     while let Some(row) = rows.next()? {
         if let Err(broken) = check(&event_from_row(row)?) {

@@ -197,11 +197,10 @@ pub fn queue_context(
     conn: &Connection,
     call_sid: &str,
 ) -> rusqlite::Result<Option<(String, String)>> {
-    conn.query_row(
+    conn.prepare_cached(
         "SELECT queue_class, queue_context FROM calls
          WHERE call_sid = ?1 AND queue_class IS NOT NULL AND queue_context IS NOT NULL",
-        [call_sid],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )
+    )?
+    .query_row([call_sid], |r| Ok((r.get(0)?, r.get(1)?)))
     .optional()
 }

@@ -79,27 +79,24 @@ fn case_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<CaseRow> {
 
 /// Whether a case number is taken.
 pub fn exists(conn: &Connection, number: &CaseNumber) -> rusqlite::Result<bool> {
-    conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM cases WHERE case_number = ?1)",
-        [number.as_str()],
-        |r| r.get(0),
-    )
+    conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM cases WHERE case_number = ?1)")?
+        .query_row([number.as_str()], |r| r.get(0))
 }
 
 /// Opens a case awaiting approval from `approvers`.
 pub fn insert(conn: &Connection, case: &CaseRow, approvers: &[UserId]) -> rusqlite::Result<()> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO cases (case_number, requestor_user_id, subject_user_id, status,
                             created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-        params![
-            case.case_number.as_str(),
-            case.requestor.to_stored(),
-            case.subject.to_stored(),
-            case.status.as_str(),
-            case.created_at
-        ],
-    )?;
+    )?
+    .execute(params![
+        case.case_number.as_str(),
+        case.requestor.to_stored(),
+        case.subject.to_stored(),
+        case.status.as_str(),
+        case.created_at
+    ])?;
     let mut stmt =
         conn.prepare_cached("INSERT INTO case_approvers (case_number, user_id) VALUES (?1, ?2)")?;
     for approver in approvers {
@@ -111,7 +108,8 @@ pub fn insert(conn: &Connection, case: &CaseRow, approvers: &[UserId]) -> rusqli
 /// The case with this number.
 pub fn get(conn: &Connection, number: &CaseNumber) -> rusqlite::Result<Option<CaseRow>> {
     let sql = format!("{CASE_COLUMNS} WHERE case_number = ?1");
-    conn.query_row(&sql, [number.as_str()], case_from_row)
+    conn.prepare_cached(&sql)?
+        .query_row([number.as_str()], case_from_row)
         .optional()
 }
 
@@ -120,7 +118,7 @@ pub fn list(conn: &Connection, status: Option<CaseStatus>) -> rusqlite::Result<V
     let sql = format!(
         "{CASE_COLUMNS} WHERE ?1 IS NULL OR status = ?1 ORDER BY created_at DESC, case_number"
     );
-    let mut stmt = conn.prepare(&sql)?;
+    let mut stmt = conn.prepare_cached(&sql)?;
     stmt.query_map([status.map(CaseStatus::as_str)], case_from_row)?
         .collect()
 }
@@ -155,7 +153,7 @@ pub fn for_approver(
             (SELECT case_number FROM case_approvers WHERE user_id = ?1)
          ORDER BY created_at DESC"
     );
-    let mut stmt = conn.prepare(&sql)?;
+    let mut stmt = conn.prepare_cached(&sql)?;
     stmt.query_map(
         params![approver.to_stored(), status.as_str()],
         case_from_row,
@@ -172,7 +170,7 @@ pub fn for_requestor(
     let sql = format!(
         "{CASE_COLUMNS} WHERE requestor_user_id = ?1 AND status = ?2 ORDER BY created_at DESC"
     );
-    let mut stmt = conn.prepare(&sql)?;
+    let mut stmt = conn.prepare_cached(&sql)?;
     stmt.query_map(
         params![requestor.to_stored(), status.as_str()],
         case_from_row,
@@ -197,20 +195,20 @@ pub fn set_status(
     now: &str,
     expires_at: Option<&str>,
 ) -> rusqlite::Result<()> {
-    conn.execute(
+    conn.prepare_cached(
         "UPDATE cases SET status = ?2, updated_at = ?4,
              decided_by = coalesce(?3, decided_by),
              decided_at = CASE WHEN ?3 IS NULL THEN decided_at ELSE ?4 END,
              expires_at = ?5
          WHERE case_number = ?1",
-        params![
-            number.as_str(),
-            status.as_str(),
-            decided_by.map(UserId::to_stored),
-            now,
-            expires_at
-        ],
-    )?;
+    )?
+    .execute(params![
+        number.as_str(),
+        status.as_str(),
+        decided_by.map(UserId::to_stored),
+        now,
+        expires_at
+    ])?;
     Ok(())
 }
 
@@ -238,7 +236,7 @@ pub fn add_trail(
 
 /// The case's trail, oldest first.
 pub fn trail(conn: &Connection, number: &CaseNumber) -> rusqlite::Result<Vec<TrailEntry>> {
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare_cached(
         "SELECT at, user_id, channel, call_sid, kind, text FROM case_trail
          WHERE case_number = ?1 ORDER BY seq",
     )?;

@@ -7,7 +7,9 @@
 //! failing at once when its read lock cannot be upgraded; writers in this
 //! process queue on a mutex first, since SQLite's busy handler polls with
 //! sleeps of up to 100 ms and would leave the lock idle between them.
-//! Commits are made durable in groups (`durability`).
+//! Commits are made durable in groups (`durability`). The phone line's
+//! steps go through [`Db::submit`] instead, which runs many of them in one
+//! transaction on a dedicated thread (`writer`).
 
 pub mod accounts;
 pub mod agents;
@@ -20,6 +22,9 @@ pub mod pins;
 pub mod queue;
 mod schema;
 pub mod web;
+mod writer;
+
+pub use writer::{MAX_BATCH, Pending};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -51,6 +56,18 @@ pub enum StorageError {
     /// A commit could not be made durable.
     #[error("cannot flush the database log to disk: {0}")]
     Sync(std::io::Error),
+    /// The transaction a step was batched into failed.
+    #[error(transparent)]
+    Batch(Arc<StorageError>),
+    /// A step panicked; its savepoint was rolled back.
+    #[error("a database step panicked")]
+    Panicked,
+    /// The writer thread has stopped.
+    #[error("the database writer has stopped")]
+    WriterGone,
+    /// The writer thread could not be started.
+    #[error("cannot start the database writer: {0}")]
+    Thread(std::io::Error),
 }
 
 /// A handle on one SQLite database file; cheap to clone.
@@ -58,8 +75,10 @@ pub enum StorageError {
 pub struct Db {
     pool: r2d2::Pool<SqliteConnectionManager>,
     path: PathBuf,
-    writer: Arc<parking_lot::Mutex<()>>,
+    /// Held by whoever has an open write transaction in this process.
+    turn: Arc<parking_lot::Mutex<()>>,
     sync: Arc<durability::GroupSync>,
+    batches: Arc<writer::Writer>,
 }
 
 /// A pooled connection.
@@ -77,11 +96,15 @@ impl Db {
             .build(manager)?;
         let mut conn = pool.get()?;
         schema::migrate(&mut conn)?;
+        let turn = Arc::new(parking_lot::Mutex::new(()));
+        let sync = Arc::new(durability::GroupSync::new(path));
+        let batches = writer::Writer::start(path, configure, turn.clone(), sync.clone())?;
         Ok(Self {
             pool,
             path: path.to_owned(),
-            writer: Arc::new(parking_lot::Mutex::new(())),
-            sync: Arc::new(durability::GroupSync::new(path)),
+            turn,
+            sync,
+            batches: Arc::new(batches),
         })
     }
 
@@ -105,7 +128,7 @@ impl Db {
         let mut conn = self.conn()?;
         let value = {
             let _turn = self
-                .writer
+                .turn
                 .try_lock_for(BUSY_TIMEOUT)
                 .ok_or(StorageError::Busy)?;
             let tx = conn
@@ -119,6 +142,25 @@ impl Db {
         Ok(value)
     }
 
+    /// Queues `work` for the batching writer, which runs it in its own
+    /// savepoint inside a transaction shared with whatever else was
+    /// submitted meanwhile. The answer resolves once the commit is on
+    /// disk; if the caller stops waiting first, `work` does not run.
+    pub fn submit<T, E, F>(&self, work: F) -> Pending<T, E>
+    where
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StorageError> + Send + 'static,
+    {
+        self.batches.submit(work)
+    }
+
+    /// How many batches the batching writer has committed, for tests and
+    /// figures.
+    pub fn batches_committed(&self) -> u64 {
+        self.batches.commits()
+    }
+
     /// How many group fsyncs have run, for tests and figures.
     pub fn flushes(&self) -> u64 {
         self.sync.flushes()
@@ -130,7 +172,7 @@ impl Db {
     pub fn ping(&self) -> Result<(), StorageError> {
         let conn = self.conn()?;
         let _turn = self
-            .writer
+            .turn
             .try_lock_for(BUSY_TIMEOUT / 3)
             .ok_or(StorageError::Busy)?;
         conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK")?;

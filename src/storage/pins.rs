@@ -25,19 +25,18 @@ pub struct PinRow {
 
 /// The PIN row of `user_id`.
 pub fn get(conn: &Connection, user_id: UserId) -> rusqlite::Result<Option<PinRow>> {
-    conn.query_row(
+    conn.prepare_cached(
         "SELECT user_id, version, key_id, nonce, ciphertext, consecutive_failures,
                 failures_since, locked_at
          FROM support_pins WHERE user_id = ?1",
-        [user_id.to_stored()],
-        pin_from_row,
-    )
+    )?
+    .query_row([user_id.to_stored()], pin_from_row)
     .optional()
 }
 
 /// Every PIN row, for re-encryption under a new key.
 pub fn all(conn: &Connection) -> rusqlite::Result<Vec<PinRow>> {
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare_cached(
         "SELECT user_id, version, key_id, nonce, ciphertext, consecutive_failures,
                 failures_since, locked_at
          FROM support_pins ORDER BY user_id",
@@ -47,11 +46,8 @@ pub fn all(conn: &Connection) -> rusqlite::Result<Vec<PinRow>> {
 
 /// How many PIN rows were sealed under a key other than `key_id`.
 pub fn count_under_other_key(conn: &Connection, key_id: &str) -> rusqlite::Result<i64> {
-    conn.query_row(
-        "SELECT count(*) FROM support_pins WHERE key_id <> ?1",
-        [key_id],
-        |r| r.get(0),
-    )
+    conn.prepare_cached("SELECT count(*) FROM support_pins WHERE key_id <> ?1")?
+        .query_row([key_id], |r| r.get(0))
 }
 
 fn pin_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<PinRow> {
@@ -85,19 +81,19 @@ pub fn insert(
     sealed: &SealedPin,
     now: &str,
 ) -> rusqlite::Result<()> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO support_pins
             (user_id, version, key_id, nonce, ciphertext, generated_at, failures_since)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
-        params![
-            user_id.to_stored(),
-            version,
-            sealed.key_id,
-            sealed.nonce,
-            sealed.ciphertext,
-            now
-        ],
-    )?;
+    )?
+    .execute(params![
+        user_id.to_stored(),
+        version,
+        sealed.key_id,
+        sealed.nonce,
+        sealed.ciphertext,
+        now
+    ])?;
     Ok(())
 }
 
@@ -112,37 +108,37 @@ pub fn replace(
     now: &str,
     restart_window: bool,
 ) -> rusqlite::Result<()> {
-    conn.execute(
+    conn.prepare_cached(
         "UPDATE support_pins
          SET version = ?2, key_id = ?3, nonce = ?4, ciphertext = ?5, generated_at = ?6,
              consecutive_failures = 0,
              failures_since = CASE WHEN ?7 THEN ?6 ELSE failures_since END,
              locked_at = CASE WHEN ?7 THEN NULL ELSE locked_at END
          WHERE user_id = ?1",
-        params![
-            user_id.to_stored(),
-            version,
-            sealed.key_id,
-            sealed.nonce,
-            sealed.ciphertext,
-            now,
-            restart_window
-        ],
-    )?;
+    )?
+    .execute(params![
+        user_id.to_stored(),
+        version,
+        sealed.key_id,
+        sealed.nonce,
+        sealed.ciphertext,
+        now,
+        restart_window
+    ])?;
     Ok(())
 }
 
 /// Re-seals a PIN under another key, leaving everything else alone.
 pub fn reseal(conn: &Connection, user_id: UserId, sealed: &SealedPin) -> rusqlite::Result<()> {
-    conn.execute(
+    conn.prepare_cached(
         "UPDATE support_pins SET key_id = ?2, nonce = ?3, ciphertext = ?4 WHERE user_id = ?1",
-        params![
-            user_id.to_stored(),
-            sealed.key_id,
-            sealed.nonce,
-            sealed.ciphertext
-        ],
-    )?;
+    )?
+    .execute(params![
+        user_id.to_stored(),
+        sealed.key_id,
+        sealed.nonce,
+        sealed.ciphertext
+    ])?;
     Ok(())
 }
 
@@ -153,11 +149,11 @@ pub fn record_failure(
     consecutive: u32,
     locked_at: Option<&str>,
 ) -> rusqlite::Result<()> {
-    conn.execute(
+    conn.prepare_cached(
         "UPDATE support_pins
          SET consecutive_failures = ?2, locked_at = coalesce(locked_at, ?3)
          WHERE user_id = ?1",
-        params![user_id.to_stored(), consecutive, locked_at],
-    )?;
+    )?
+    .execute(params![user_id.to_stored(), consecutive, locked_at])?;
     Ok(())
 }

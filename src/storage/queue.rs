@@ -58,7 +58,9 @@ pub fn enqueue(conn: &Connection, call_sid: &str, order: i64) -> rusqlite::Resul
 /// The call `call_sid` if it is in the queue.
 pub fn get(conn: &Connection, call_sid: &str) -> rusqlite::Result<Option<QueuedCall>> {
     let sql = format!("{COLUMNS} WHERE call_sid = ?1 AND queue_state IS NOT NULL");
-    conn.query_row(&sql, [call_sid], queued_from_row).optional()
+    conn.prepare_cached(&sql)?
+        .query_row([call_sid], queued_from_row)
+        .optional()
 }
 
 /// Every call waiting or claimed, in the order agents get them.
@@ -75,7 +77,8 @@ pub fn in_queue(conn: &Connection) -> rusqlite::Result<Vec<QueuedCall>> {
 pub fn claimed_by(conn: &Connection, agent: AgentId) -> rusqlite::Result<Option<QueuedCall>> {
     let sql =
         format!("{COLUMNS} WHERE claimed_by = ?1 AND queue_state = 'claimed' AND ended_at IS NULL");
-    conn.query_row(&sql, [agent.to_stored()], queued_from_row)
+    conn.prepare_cached(&sql)?
+        .query_row([agent.to_stored()], queued_from_row)
         .optional()
 }
 
@@ -93,7 +96,11 @@ pub fn claim_next(
              AND call_sid NOT IN (SELECT value FROM json_each(?1))
          ORDER BY {RANK}, queue_order LIMIT 1"
     );
-    let Some(mut next) = conn.query_row(&sql, [skip], queued_from_row).optional()? else {
+    let Some(mut next) = conn
+        .prepare_cached(&sql)?
+        .query_row([skip], queued_from_row)
+        .optional()?
+    else {
         return Ok(None);
     };
     conn.prepare_cached(
@@ -149,10 +156,8 @@ pub fn leave(conn: &Connection, call_sid: &str) -> rusqlite::Result<Option<Strin
         )
         .optional()?;
     if before.is_some() {
-        conn.execute(
-            "UPDATE calls SET queue_state = 'left' WHERE call_sid = ?1",
-            [call_sid],
-        )?;
+        conn.prepare_cached("UPDATE calls SET queue_state = 'left' WHERE call_sid = ?1")?
+            .execute([call_sid])?;
     }
     Ok(before)
 }
@@ -185,10 +190,11 @@ pub fn set_verified(
     context: &str,
     user_id: i64,
 ) -> rusqlite::Result<bool> {
-    let changed = conn.execute(
-        "UPDATE calls SET queue_class = 'verified', queue_context = ?2, verified_user_id = ?3
+    let changed = conn
+        .prepare_cached(
+            "UPDATE calls SET queue_class = 'verified', queue_context = ?2, verified_user_id = ?3
          WHERE call_sid = ?1 AND queue_state IN ('waiting', 'claimed') AND ended_at IS NULL",
-        params![call_sid, context, user_id],
-    )?;
+        )?
+        .execute(params![call_sid, context, user_id])?;
     Ok(changed > 0)
 }

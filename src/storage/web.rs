@@ -23,61 +23,59 @@ pub struct LoginCodeRow {
 
 /// Stores a new sign-in code.
 pub fn insert_login_code(conn: &Connection, row: &LoginCodeRow, now: &str) -> rusqlite::Result<()> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO web_login_codes (selector, secret_hash, user_id, created_at, expires_at)
          VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![
-            row.selector,
-            row.secret_hash,
-            row.user_id,
-            now,
-            row.expires_at
-        ],
-    )?;
+    )?
+    .execute(params![
+        row.selector,
+        row.secret_hash,
+        row.user_id,
+        now,
+        row.expires_at
+    ])?;
     Ok(())
 }
 
 /// The code with this selector.
 pub fn login_code(conn: &Connection, selector: &str) -> rusqlite::Result<Option<LoginCodeRow>> {
-    conn.query_row(
+    conn.prepare_cached(
         "SELECT selector, secret_hash, user_id, expires_at, used_at
          FROM web_login_codes WHERE selector = ?1",
-        [selector],
-        |r| {
-            Ok(LoginCodeRow {
-                selector: r.get(0)?,
-                secret_hash: r.get(1)?,
-                user_id: r.get(2)?,
-                expires_at: r.get(3)?,
-                used_at: r.get(4)?,
-            })
-        },
-    )
+    )?
+    .query_row([selector], |r| {
+        Ok(LoginCodeRow {
+            selector: r.get(0)?,
+            secret_hash: r.get(1)?,
+            user_id: r.get(2)?,
+            expires_at: r.get(3)?,
+            used_at: r.get(4)?,
+        })
+    })
     .optional()
 }
 
 /// Marks a code used; false if it was used already.
 pub fn use_login_code(conn: &Connection, selector: &str, now: &str) -> rusqlite::Result<bool> {
-    let changed = conn.execute(
-        "UPDATE web_login_codes SET used_at = ?2 WHERE selector = ?1 AND used_at IS NULL",
-        params![selector, now],
-    )?;
+    let changed = conn
+        .prepare_cached(
+            "UPDATE web_login_codes SET used_at = ?2 WHERE selector = ?1 AND used_at IS NULL",
+        )?
+        .execute(params![selector, now])?;
     Ok(changed > 0)
 }
 
 /// Whether a selector is taken (by a live or spent code).
 pub fn login_code_exists(conn: &Connection, selector: &str) -> rusqlite::Result<bool> {
-    conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM web_login_codes WHERE selector = ?1)",
-        [selector],
-        |r| r.get(0),
-    )
+    conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM web_login_codes WHERE selector = ?1)")?
+        .query_row([selector], |r| r.get(0))
 }
 
 /// Deletes codes that expired before `now`: used or not, they can no
 /// longer sign anyone in.
 pub fn prune_login_codes(conn: &Connection, now: &str) -> rusqlite::Result<usize> {
-    conn.execute("DELETE FROM web_login_codes WHERE expires_at < ?1", [now])
+    conn.prepare_cached("DELETE FROM web_login_codes WHERE expires_at < ?1")?
+        .execute([now])
 }
 
 /// A session as stored.
@@ -101,30 +99,27 @@ pub struct SessionRow {
 
 /// Stores a new session.
 pub fn insert_session(conn: &Connection, row: &SessionRow) -> rusqlite::Result<()> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO web_sessions
              (session_id, secret_hash, user_id, agent_id, created_at, last_seen_at, time_zone)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![
-            row.session_id,
-            row.secret_hash,
-            row.user_id,
-            row.agent_id,
-            row.created_at,
-            row.last_seen_at,
-            row.time_zone
-        ],
-    )?;
+    )?
+    .execute(params![
+        row.session_id,
+        row.secret_hash,
+        row.user_id,
+        row.agent_id,
+        row.created_at,
+        row.last_seen_at,
+        row.time_zone
+    ])?;
     Ok(())
 }
 
 /// Whether a session ID is taken.
 pub fn session_exists(conn: &Connection, session_id: &str) -> rusqlite::Result<bool> {
-    conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM web_sessions WHERE session_id = ?1)",
-        [session_id],
-        |r| r.get(0),
-    )
+    conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM web_sessions WHERE session_id = ?1)")?
+        .query_row([session_id], |r| r.get(0))
 }
 
 /// The session with this ID.
@@ -156,19 +151,15 @@ pub fn touch_session(conn: &Connection, session_id: &str, now: &str) -> rusqlite
 
 /// Sets the zone a session's times are shown in.
 pub fn set_time_zone(conn: &Connection, session_id: &str, zone: &str) -> rusqlite::Result<()> {
-    conn.execute(
-        "UPDATE web_sessions SET time_zone = ?2 WHERE session_id = ?1",
-        params![session_id, zone],
-    )?;
+    conn.prepare_cached("UPDATE web_sessions SET time_zone = ?2 WHERE session_id = ?1")?
+        .execute(params![session_id, zone])?;
     Ok(())
 }
 
 /// Ends a session.
 pub fn delete_session(conn: &Connection, session_id: &str) -> rusqlite::Result<()> {
-    conn.execute(
-        "DELETE FROM web_sessions WHERE session_id = ?1",
-        [session_id],
-    )?;
+    conn.prepare_cached("DELETE FROM web_sessions WHERE session_id = ?1")?
+        .execute([session_id])?;
     Ok(())
 }
 
@@ -179,8 +170,6 @@ pub fn prune_sessions(
     idle_before: &str,
     started_before: &str,
 ) -> rusqlite::Result<usize> {
-    conn.execute(
-        "DELETE FROM web_sessions WHERE last_seen_at < ?1 OR created_at < ?2",
-        params![idle_before, started_before],
-    )
+    conn.prepare_cached("DELETE FROM web_sessions WHERE last_seen_at < ?1 OR created_at < ?2")?
+        .execute(params![idle_before, started_before])
 }

@@ -1,0 +1,424 @@
+//! The batching writer: one thread, one connection, many webhooks to a
+//! transaction.
+//!
+//! A webhook's step is a short write (a call's state, an audit event, a
+//! PIN rotation), and what it costs is mostly the transaction around it:
+//! taking SQLite's write lock, writing the touched pages to the log at
+//! commit, and the fsync that makes the commit durable. Steps submitted
+//! while the writer is busy are therefore run together, each inside its
+//! own savepoint (so one step's failure undoes only that step), and
+//! committed as one transaction. A second thread fsyncs the log after
+//! each commit while the writer runs the next batch; nobody hears about a
+//! step until the fsync that covers its commit has finished.
+//!
+//! One long-lived connection also keeps its page cache warm: connections
+//! taking turns from a pool each find the cache stale after the others'
+//! commits and read the pages again.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::task::{Context, Poll};
+
+use rusqlite::Connection;
+use tokio::sync::oneshot;
+
+use super::durability::GroupSync;
+use super::{BUSY_TIMEOUT, StorageError};
+
+/// The most steps run in one transaction: enough to share a commit
+/// among every caller of a busy line, few enough that the first of them
+/// does not wait long on the last.
+pub const MAX_BATCH: usize = 128;
+
+/// A step waiting for the writer, with its type erased.
+trait Job: Send {
+    /// The one who submitted it has stopped waiting: its caller was
+    /// answered otherwise, so it must not run.
+    fn abandoned(&self) -> bool;
+    /// Runs the step on `conn` inside the open transaction. Returns
+    /// whether it succeeded (its savepoint is kept) and the reply to send
+    /// once the transaction's fate is known.
+    fn run(self: Box<Self>, conn: &Connection) -> (bool, Box<dyn Reply>);
+    /// Answers with `fault` without running.
+    fn refuse(self: Box<Self>, fault: &Arc<StorageError>);
+}
+
+/// The answer to one step, held until its commit is durable.
+trait Reply: Send {
+    /// Sends the step's own result if `outcome` is `Ok`, else the fault.
+    fn send(self: Box<Self>, outcome: Result<(), &Arc<StorageError>>);
+}
+
+struct Step<F, T, E> {
+    work: F,
+    reply: oneshot::Sender<Result<T, E>>,
+}
+
+impl<F, T, E> Job for Step<F, T, E>
+where
+    F: FnOnce(&Connection) -> Result<T, E> + Send,
+    T: Send + 'static,
+    E: From<StorageError> + Send + 'static,
+{
+    fn abandoned(&self) -> bool {
+        self.reply.is_closed()
+    }
+
+    fn run(self: Box<Self>, conn: &Connection) -> (bool, Box<dyn Reply>) {
+        let Step { work, reply } = *self;
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| work(conn)))
+            .unwrap_or_else(|_| Err(StorageError::Panicked.into()));
+        (result.is_ok(), Box::new(Held { result, reply }))
+    }
+
+    fn refuse(self: Box<Self>, fault: &Arc<StorageError>) {
+        let _ = self
+            .reply
+            .send(Err(StorageError::Batch(Arc::clone(fault)).into()));
+    }
+}
+
+struct Held<T, E> {
+    result: Result<T, E>,
+    reply: oneshot::Sender<Result<T, E>>,
+}
+
+impl<T: Send, E: From<StorageError> + Send> Reply for Held<T, E> {
+    fn send(self: Box<Self>, outcome: Result<(), &Arc<StorageError>>) {
+        let answer = match (outcome, self.result) {
+            // A failed step wrote nothing that could be lost; its own error
+            // says more than the batch's.
+            (_, Err(e)) => Err(e),
+            (Ok(()), Ok(value)) => Ok(value),
+            (Err(fault), Ok(_)) => Err(StorageError::Batch(Arc::clone(fault)).into()),
+        };
+        // The receiver may have given up meanwhile; nothing to tell then.
+        let _ = self.reply.send(answer);
+    }
+}
+
+/// The submitting side of the writer; dropping the last one stops it.
+#[derive(Debug)]
+pub(super) struct Writer {
+    jobs: mpsc::Sender<Box<dyn Job>>,
+    commits: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for dyn Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Job")
+    }
+}
+
+impl Writer {
+    /// Starts the writer and its flusher on a new connection to `path`.
+    pub(super) fn start(
+        path: &Path,
+        configure: fn(&mut Connection) -> Result<(), rusqlite::Error>,
+        turn: Arc<parking_lot::Mutex<()>>,
+        sync: Arc<GroupSync>,
+    ) -> Result<Self, StorageError> {
+        let mut conn = Connection::open(path)?;
+        configure(&mut conn)?;
+        conn.set_prepared_statement_cache_capacity(64);
+        let (jobs, queue) = mpsc::channel::<Box<dyn Job>>();
+        let (committed, to_flush) = mpsc::channel::<Vec<Box<dyn Reply>>>();
+        let commits = Arc::new(AtomicU64::new(0));
+        let counted = Arc::clone(&commits);
+        std::thread::Builder::new()
+            .name("pinline-flusher".into())
+            .spawn(move || flush_loop(&to_flush, &sync))
+            .map_err(StorageError::Thread)?;
+        std::thread::Builder::new()
+            .name("pinline-writer".into())
+            .spawn(move || write_loop(&conn, &queue, &committed, &turn, &counted))
+            .map_err(StorageError::Thread)?;
+        Ok(Self { jobs, commits })
+    }
+
+    /// Batches committed so far.
+    pub(super) fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
+    }
+
+    /// Queues `work`; the answer resolves once its commit is durable.
+    pub(super) fn submit<T, E, F>(&self, work: F) -> Pending<T, E>
+    where
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StorageError> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        // A send fails only when the writer thread is gone; the dropped
+        // reply then resolves the answer with that fault.
+        let _ = self.jobs.send(Box::new(Step { work, reply }));
+        Pending { answer }
+    }
+}
+
+/// A submitted step's answer: await it, or [`Pending::wait`] for it on a
+/// thread that may block.
+#[must_use = "a step's answer says whether it was committed"]
+pub struct Pending<T, E> {
+    answer: oneshot::Receiver<Result<T, E>>,
+}
+
+impl<T, E: From<StorageError>> Pending<T, E> {
+    /// Blocks until the answer arrives. Never call it on an async worker.
+    pub fn wait(self) -> Result<T, E> {
+        self.answer
+            .blocking_recv()
+            .unwrap_or_else(|_| Err(StorageError::WriterGone.into()))
+    }
+}
+
+impl<T, E: From<StorageError>> Future for Pending<T, E> {
+    type Output = Result<T, E>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.answer)
+            .poll(cx)
+            .map(|answer| answer.unwrap_or_else(|_| Err(StorageError::WriterGone.into())))
+    }
+}
+
+fn write_loop(
+    conn: &Connection,
+    queue: &mpsc::Receiver<Box<dyn Job>>,
+    committed: &mpsc::Sender<Vec<Box<dyn Reply>>>,
+    turn: &parking_lot::Mutex<()>,
+    commits: &AtomicU64,
+) {
+    while let Ok(first) = queue.recv() {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        batch.retain(|job| !job.abandoned());
+        if batch.is_empty() {
+            continue;
+        }
+        let Some(replies) = run_batch(conn, batch, turn) else {
+            continue;
+        };
+        commits.fetch_add(1, Ordering::Relaxed);
+        if let Err(mpsc::SendError(replies)) = committed.send(replies) {
+            refuse_all(Vec::new(), replies, StorageError::WriterGone);
+        }
+    }
+}
+
+/// Runs `batch` as one transaction, each step in a savepoint, and returns
+/// the replies to send once the commit is durable. On a fault of the
+/// transaction itself (the lock, a savepoint, the commit) everything is
+/// rolled back and every step is answered with the fault at once.
+fn run_batch(
+    conn: &Connection,
+    batch: Vec<Box<dyn Job>>,
+    turn: &parking_lot::Mutex<()>,
+) -> Option<Vec<Box<dyn Reply>>> {
+    let Some(_turn) = turn.try_lock_for(BUSY_TIMEOUT) else {
+        refuse_all(batch, Vec::new(), StorageError::Busy);
+        return None;
+    };
+    if let Err(e) = run(conn, "BEGIN IMMEDIATE") {
+        refuse_all(batch, Vec::new(), StorageError::from(e));
+        return None;
+    }
+    let mut replies = Vec::with_capacity(batch.len());
+    let mut jobs = batch.into_iter();
+    while let Some(job) = jobs.next() {
+        if let Err(e) = run(conn, "SAVEPOINT step") {
+            refuse_all(
+                std::iter::once(job).chain(jobs).collect(),
+                replies,
+                abort(conn, e),
+            );
+            return None;
+        }
+        let (kept, reply) = job.run(conn);
+        replies.push(reply);
+        let undone = if kept {
+            Ok(())
+        } else {
+            run(conn, "ROLLBACK TO step")
+        };
+        if let Err(e) = undone.and_then(|()| run(conn, "RELEASE step")) {
+            refuse_all(jobs.collect(), replies, abort(conn, e));
+            return None;
+        }
+    }
+    match run(conn, "COMMIT") {
+        Ok(()) => Some(replies),
+        Err(e) => {
+            refuse_all(Vec::new(), replies, abort(conn, e));
+            None
+        }
+    }
+}
+
+/// Runs one statement that takes no parameters, prepared once: the same
+/// few open and close every batch and step.
+fn run(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(drop)
+}
+
+/// Answers every step of a failed batch, run or not, with `fault`.
+fn refuse_all(not_run: Vec<Box<dyn Job>>, ran: Vec<Box<dyn Reply>>, fault: StorageError) {
+    let fault = Arc::new(fault);
+    not_run.into_iter().for_each(|job| job.refuse(&fault));
+    ran.into_iter().for_each(|reply| reply.send(Err(&fault)));
+}
+
+/// Rolls back whatever is still open after a fault of the transaction.
+fn abort(conn: &Connection, fault: rusqlite::Error) -> StorageError {
+    if !conn.is_autocommit() {
+        // Nothing more can be done if this fails too: SQLite has then
+        // rolled the transaction back itself.
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    StorageError::from(fault)
+}
+
+fn flush_loop(to_flush: &mpsc::Receiver<Vec<Box<dyn Reply>>>, sync: &GroupSync) {
+    while let Ok(mut replies) = to_flush.recv() {
+        while let Ok(more) = to_flush.try_recv() {
+            replies.extend(more);
+        }
+        match sync.after_commit() {
+            Ok(()) => replies.into_iter().for_each(|r| r.send(Ok(()))),
+            Err(e) => {
+                let fault = Arc::new(StorageError::Sync(e));
+                replies.into_iter().for_each(|r| r.send(Err(&fault)));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::super::{Db, StorageError};
+
+    fn count(db: &Db) -> i64 {
+        db.conn()
+            .unwrap()
+            .query_row("SELECT count(*) FROM meta WHERE key LIKE 'w%'", [], |r| {
+                r.get(0)
+            })
+            .unwrap()
+    }
+
+    fn insert(key: String) -> impl FnOnce(&rusqlite::Connection) -> Result<(), StorageError> {
+        move |conn| {
+            conn.execute("INSERT INTO meta VALUES (?1, 'v')", [key])?;
+            Ok(())
+        }
+    }
+
+    /// Holds the in-process write turn, so that steps pile up behind it.
+    fn piled_up(db: &Db, steps: usize) -> Vec<super::Pending<(), StorageError>> {
+        let turn = db.turn.lock();
+        let pending = (0..steps)
+            .map(|i| db.submit(insert(format!("w{i}"))))
+            .collect();
+        // The writer takes its first step and then waits for the turn; give
+        // it time to, so that the rest queue behind one batch.
+        std::thread::sleep(Duration::from_millis(50));
+        drop(turn);
+        pending
+    }
+
+    #[test]
+    fn steps_submitted_meanwhile_share_one_commit_and_are_durable_when_answered() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("w.db")).unwrap();
+        let (commits, flushes) = (db.batches_committed(), db.flushes());
+        for answer in piled_up(&db, 40) {
+            answer.wait().unwrap();
+        }
+        assert_eq!(count(&db), 40, "every step committed");
+        let used = db.batches_committed() - commits;
+        assert!(
+            (1..=2).contains(&used),
+            "40 queued steps took {used} commits"
+        );
+        assert!(db.flushes() - flushes <= used, "one fsync covers a batch");
+        assert!(db.flushes() > flushes, "answered only after an fsync");
+    }
+
+    #[test]
+    fn a_failing_or_panicking_step_is_undone_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("w.db")).unwrap();
+        let turn = db.turn.lock();
+        let before = db.submit(insert("w-before".into()));
+        let failing = db.submit(|conn| -> Result<(), StorageError> {
+            conn.execute("INSERT INTO meta VALUES ('w-failed', 'v')", [])?;
+            conn.execute("INSERT INTO no_such_table VALUES (1)", [])?;
+            Ok(())
+        });
+        let panicking = db.submit(|conn| -> Result<(), StorageError> {
+            conn.execute("INSERT INTO meta VALUES ('w-panicked', 'v')", [])?;
+            panic!("a bug in a step");
+        });
+        let after = db.submit(insert("w-after".into()));
+        std::thread::sleep(Duration::from_millis(50));
+        drop(turn);
+        before.wait().unwrap();
+        assert!(matches!(failing.wait(), Err(StorageError::Sqlite(_))));
+        assert!(matches!(panicking.wait(), Err(StorageError::Panicked)));
+        after.wait().unwrap();
+        let keys: Vec<String> = db
+            .conn()
+            .unwrap()
+            .prepare("SELECT key FROM meta WHERE key LIKE 'w%' ORDER BY key")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(keys, ["w-after", "w-before"]);
+    }
+
+    #[test]
+    fn a_step_nobody_waits_for_any_more_does_not_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("w.db")).unwrap();
+        let turn = db.turn.lock();
+        let first = db.submit(insert("w-first".into()));
+        drop(db.submit(insert("w-abandoned".into())));
+        std::thread::sleep(Duration::from_millis(50));
+        drop(turn);
+        first.wait().unwrap();
+        db.submit(insert("w-last".into())).wait().unwrap();
+        assert_eq!(count(&db), 2, "the abandoned step never ran");
+    }
+
+    #[test]
+    fn a_database_locked_by_another_process_fails_the_batch_and_recovers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.db");
+        let db = Db::open(&path).unwrap();
+        let other = rusqlite::Connection::open(&path).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let refused = db.submit(insert("w-refused".into())).wait();
+        assert!(
+            matches!(refused, Err(StorageError::Batch(_))),
+            "{refused:?}"
+        );
+        other.execute_batch("ROLLBACK").unwrap();
+        db.submit(insert("w-later".into())).wait().unwrap();
+        assert_eq!(count(&db), 1);
+    }
+}

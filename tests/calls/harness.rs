@@ -1,6 +1,7 @@
 //! A phone line under test: the real router over real HTTP on a
 //! temporary database, and simulated calls that follow its TwiML.
 
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use chrono::DateTime;
@@ -442,4 +443,61 @@ pub fn strip_steps(twiml: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// Every table's row count and a hash of its contents.
+pub fn snapshot(line: &Line) -> std::collections::BTreeMap<String, (i64, u64)> {
+    let conn = rusqlite::Connection::open(&line.path).unwrap();
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    tables
+        .into_iter()
+        .map(|table| {
+            let mut stmt = conn.prepare(&format!("SELECT * FROM \"{table}\"")).unwrap();
+            let columns = stmt.column_count();
+            let mut hasher = std::hash::DefaultHasher::new();
+            let mut count = 0;
+            let mut rows = stmt.query([]).unwrap();
+            while let Some(r) = rows.next().unwrap() {
+                count += 1;
+                for i in 0..columns {
+                    format!("{:?}", r.get_ref(i).unwrap()).hash(&mut hasher);
+                }
+            }
+            (table, (count, hasher.finish()))
+        })
+        .collect()
+}
+
+/// Checks that `body` is well-formed XML whose root is `<Response>`.
+pub fn well_formed_twiml(body: &str) -> Result<(), String> {
+    let mut reader = quick_xml::Reader::from_str(body);
+    let mut root = None;
+    let mut depth = 0usize;
+    loop {
+        match reader.read_event() {
+            Ok(quick_xml::events::Event::Start(e)) => {
+                if depth == 0 {
+                    root.get_or_insert_with(|| e.name().0.to_owned());
+                }
+                depth += 1;
+            }
+            Ok(quick_xml::events::Event::Empty(e)) if depth == 0 => {
+                root.get_or_insert_with(|| e.name().0.to_owned());
+            }
+            Ok(quick_xml::events::Event::End(_)) => depth -= 1,
+            Ok(quick_xml::events::Event::Eof) => break,
+            Ok(_) => {}
+            Err(error) => return Err(format!("not well-formed: {error}")),
+        }
+    }
+    match root.as_deref() {
+        Some("Response") => Ok(()),
+        other => Err(format!("root is {other:?}, not Response")),
+    }
 }

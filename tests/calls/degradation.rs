@@ -405,3 +405,136 @@ fn fill(dir: &Path) -> PathBuf {
         }
     }
 }
+
+/// `pinline serve` loads its prompt files and keys once, at start-up:
+/// deleting them under a running server changes nothing for calls in
+/// progress or new ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prompt_and_key_files_deleted_while_serving_do_not_stop_calls() {
+    use crate::support::{Served, action, pinline, serve};
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("pinline.db");
+    pinline(&db, &["key", "init"]);
+    pinline(&db, &["practice", "add", "Harbor Health"]);
+    let add = |name: &str, phone: &str| {
+        let id = pinline(
+            &db,
+            &[
+                "user",
+                "add",
+                "--practice",
+                "Harbor Health",
+                "--role",
+                "staff",
+                "--name",
+                name,
+                "--phone",
+                phone,
+            ],
+        );
+        let id = id.trim().to_owned();
+        let pin = pinline(&db, &["pin", "show", &id]).trim().to_owned();
+        (id, pin)
+    };
+    let (robin, robin_pin) = add("Robin Hart", "+14155550621");
+    let (kai, kai_pin) = add("Kai Moss", "+14155550622");
+    // The prompt files, with one prompt reworded, so that hearing it shows
+    // they are what the server speaks from.
+    let prompts = dir.path().join("prompts");
+    std::fs::create_dir(&prompts).unwrap();
+    for entry in
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("voice-prompts")).unwrap()
+    {
+        let entry = entry.unwrap();
+        let text = std::fs::read_to_string(entry.path()).unwrap();
+        let text = text.replace(
+            "verified = \"Thank you. You're verified.\"",
+            "verified = \"Thank you. You're verified on the test line.\"",
+        );
+        std::fs::write(prompts.join(entry.file_name()), text).unwrap();
+    }
+    const VERIFIED: &str = "You're verified on the test line.";
+    let log = dir.path().join("serve.log");
+    let served = Served::spawn(
+        serve(&db, TOKEN)
+            .arg("--prompts")
+            .arg(&prompts)
+            .current_dir(dir.path())
+            .env_remove("RUST_LOG")
+            .stderr(std::fs::File::create(&log).unwrap()),
+    );
+    let client = reqwest::Client::new();
+
+    let mut robin_call = Remote::new(&client, &served.base, "+14155550621");
+    let greeting = robin_call.incoming().await;
+    let asks_pin = robin_call.answer(&greeting, &format!("{robin}#")).await;
+    assert!(asks_pin.contains("/voice/pin"), "{asks_pin}");
+
+    std::fs::remove_dir_all(&prompts).unwrap();
+    for key in ["pinline.pin.key", "pinline.audit.key"] {
+        std::fs::remove_file(dir.path().join(key)).unwrap();
+    }
+
+    let menu = robin_call.answer(&asks_pin, &robin_pin).await;
+    assert!(says(&menu, VERIFIED) && says(&menu, MENU), "{menu}");
+    let routed = robin_call.answer(&menu, "1").await;
+    assert!(waits_for_agent(&routed), "{routed}");
+    let mut kai_call = Remote::new(&client, &served.base, "+14155550622");
+    let greeting = kai_call.incoming().await;
+    let asks_pin = kai_call.answer(&greeting, &format!("{kai}#")).await;
+    let menu = kai_call.answer(&asks_pin, &kai_pin).await;
+    assert!(says(&menu, VERIFIED), "{menu}");
+    let health = client
+        .get(format!("{}/healthz", served.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    drop(served);
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(!log.contains("ERROR") && !log.contains("WARN"), "{log}");
+
+    /// A call to a `pinline serve` process.
+    struct Remote<'a> {
+        client: &'a reqwest::Client,
+        base: &'a str,
+        sid: String,
+        from: &'a str,
+    }
+
+    impl<'a> Remote<'a> {
+        fn new(client: &'a reqwest::Client, base: &'a str, from: &'a str) -> Self {
+            let sid = format!("CA{:032x}", rand_u128());
+            Self {
+                client,
+                base,
+                sid,
+                from,
+            }
+        }
+
+        async fn incoming(&mut self) -> String {
+            let url = format!("{}/voice/incoming", self.base);
+            self.post(&url, None).await
+        }
+
+        /// Answers the gather in `twiml` with `digits`.
+        async fn answer(&mut self, twiml: &str, digits: &str) -> String {
+            let url = action(twiml).unwrap_or_else(|| panic!("no gather in {twiml}"));
+            self.post(&url, Some(digits)).await
+        }
+
+        async fn post(&self, url: &str, digits: Option<&str>) -> String {
+            let mut params = vec![
+                ("CallSid".to_owned(), self.sid.clone()),
+                ("From".to_owned(), self.from.to_owned()),
+                ("To".to_owned(), "+18005550100".to_owned()),
+            ];
+            params.extend(digits.map(|d| ("Digits".to_owned(), d.to_owned())));
+            crate::support::signed_post(self.client, TOKEN, url, &params)
+                .await
+                .unwrap_or_else(|| panic!("{url}: no answer"))
+        }
+    }
+}

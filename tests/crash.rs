@@ -3,88 +3,28 @@
 //! in progress go on after a restart.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use pinline::crypto::{PinCipher, SecretKey};
 use pinline::domain::account::UserId;
-use support::action;
+use support::{Served, action, pinline};
 
 mod support;
 
 const TOKEN: &str = "crash-test-token";
 
-fn pinline(db: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_pinline"))
-        .args(args)
-        .arg("--db")
-        .arg(db)
-        .env_remove("PINLINE_PIN_KEY")
-        .env_remove("PINLINE_AUDIT_KEY")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    fn start(db: &Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_pinline"))
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--caller-failures-per-hour",
-                "100000",
-            ])
-            .arg("--db")
-            .arg(db)
-            .env("TWILIO_AUTH_TOKEN", TOKEN)
+/// `pinline serve` on `db`, with no limit on failures per caller.
+fn start_server(db: &Path) -> Served {
+    Served::spawn(
+        support::serve(db, TOKEN)
+            .args(["--caller-failures-per-hour", "100000"])
             .env("RUST_LOG", "warn")
-            .env_remove("PINLINE_PIN_KEY")
-            .env_remove("PINLINE_AUDIT_KEY")
-            .env_remove("PINLINE_PUBLIC_URL")
             .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let base = loop {
-            let line = lines.next().expect("the server starts").unwrap();
-            if let Some(address) = line.strip_prefix("pinline listening on ") {
-                break address.to_owned();
-            }
-        };
-        Self { child, base }
-    }
-
-    fn kill_hard(mut self) {
-        Command::new("kill")
-            .args(["-KILL", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+            .stderr(Stdio::null()),
+    )
 }
 
 /// What the clients were told, by CallSid: the last step answered, and
@@ -213,7 +153,7 @@ async fn a_hard_kill_mid_load_loses_nothing_that_was_answered() {
     let key = std::fs::read_to_string(db.with_extension("pin.key")).unwrap();
     let cipher = Arc::new(PinCipher::new(&SecretKey::from_base64(&key).unwrap()));
 
-    let server = Server::start(&db);
+    let server = start_server(&db);
     let told = Arc::new(Mutex::new(Told::default()));
     let mut callers = tokio::task::JoinSet::new();
     for (n, user) in users.iter().enumerate() {
@@ -296,7 +236,7 @@ async fn a_hard_kill_mid_load_loses_nothing_that_was_answered() {
     assert!(verified_calls >= 40);
 
     // Calls in progress continue on the restarted server.
-    let restarted = Server::start(&db);
+    let restarted = start_server(&db);
     let in_progress: Vec<(&String, &(String, bool))> = told
         .steps
         .iter()

@@ -1,6 +1,7 @@
 //! A phone line under test: the real router over real HTTP on a
 //! temporary database, and simulated calls that follow its TwiML.
 
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use chrono::DateTime;
@@ -42,7 +43,16 @@ impl Line {
     }
 
     pub async fn start_with(tune: impl FnOnce(&mut IvrConfig)) -> Self {
-        let dir = tempfile::tempdir().unwrap();
+        Self::start_at(tempfile::tempdir().unwrap(), tune).await
+    }
+
+    /// A line whose database lives under `parent`, a file system the test
+    /// can make fail.
+    pub async fn start_in(parent: &std::path::Path) -> Self {
+        Self::start_at(tempfile::tempdir_in(parent).unwrap(), |_| {}).await
+    }
+
+    async fn start_at(dir: tempfile::TempDir, tune: impl FnOnce(&mut IvrConfig)) -> Self {
         let path = dir.path().join("calls.db");
         let (pin_key, audit_key) = (SecretKey::generate(), SecretKey::generate());
         let clock = Arc::new(ManualClock::new(
@@ -272,10 +282,74 @@ impl Line {
         )
     }
 
+    /// The status `/healthz` answers.
+    pub async fn health(&self) -> StatusCode {
+        self.client
+            .get(format!("{}/healthz", self.base()))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+
     pub fn events(&self, user: &User) -> Vec<pinline::domain::audit::StoredEvent> {
         self.registry.audit_events(user.user_id, 1000, 0).unwrap()
     }
 }
+
+/// What a server logged, as text lines, for tests that check how often a
+/// fault is logged. Only the threads of [`Logs::runtime`] write here, so
+/// the other tests running in this binary cannot add lines to it.
+#[derive(Clone, Default)]
+pub struct Logs(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Logs {
+    /// A runtime (like `#[tokio::test(flavor = "multi_thread")]`'s) whose
+    /// threads, blocking ones included, log here.
+    pub fn runtime(&self) -> tokio::runtime::Runtime {
+        let logs = self.clone();
+        let dispatch = tracing::Dispatch::new(
+            tracing_subscriber::fmt()
+                .with_ansi(false)
+                .with_writer(move || logs.clone())
+                .finish(),
+        );
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .on_thread_start(move || {
+                // Dropping the guard would end the default; the thread
+                // lives no longer than the runtime, which is what we want.
+                std::mem::forget(tracing::dispatcher::set_default(&dispatch));
+            })
+            .build()
+            .unwrap()
+    }
+
+    /// How many lines contain `text`.
+    pub fn count(&self, text: &str) -> usize {
+        self.text().lines().filter(|l| l.contains(text)).count()
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The line logged when a fault starts, and when it clears.
+pub const FAULT_LOGGED: &str = "database fault:";
+pub const FAULT_CLEARED: &str = "database fault cleared";
 
 pub fn open_registry(
     path: &std::path::Path,
@@ -415,6 +489,30 @@ pub fn waits_for_agent(twiml: &str) -> bool {
         && twiml.contains("startConferenceOnEnter=\"false\"")
 }
 
+/// What a caller hears when a step cannot be handled at all.
+pub fn fallback() -> String {
+    let prompts = PromptCatalog::load(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("voice-prompts"),
+    )
+    .unwrap();
+    pinline::ivr::render::fallback(&prompts, pinline::prompts::Language::EnUs)
+}
+
+/// Checks that `twiml` is the fallback: an apology and the queue, with
+/// nothing that says or treats the caller as verified.
+pub fn assert_fallback(twiml: &str) {
+    well_formed_twiml(twiml).unwrap();
+    assert_eq!(twiml, fallback(), "the fallback, and nothing else");
+    assert!(
+        says(twiml, "something went wrong") && says(twiml, "<Enqueue>"),
+        "{twiml}"
+    );
+    assert!(
+        !says(twiml, "You're verified") && !says(twiml, "<Conference"),
+        "never a verified route: {twiml}"
+    );
+}
+
 pub fn says(twiml: &str, text: &str) -> bool {
     twiml.contains(text)
 }
@@ -442,4 +540,61 @@ pub fn strip_steps(twiml: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// Every table's row count and a hash of its contents.
+pub fn snapshot(line: &Line) -> std::collections::BTreeMap<String, (i64, u64)> {
+    let conn = rusqlite::Connection::open(&line.path).unwrap();
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    tables
+        .into_iter()
+        .map(|table| {
+            let mut stmt = conn.prepare(&format!("SELECT * FROM \"{table}\"")).unwrap();
+            let columns = stmt.column_count();
+            let mut hasher = std::hash::DefaultHasher::new();
+            let mut count = 0;
+            let mut rows = stmt.query([]).unwrap();
+            while let Some(r) = rows.next().unwrap() {
+                count += 1;
+                for i in 0..columns {
+                    format!("{:?}", r.get_ref(i).unwrap()).hash(&mut hasher);
+                }
+            }
+            (table, (count, hasher.finish()))
+        })
+        .collect()
+}
+
+/// Checks that `body` is well-formed XML whose root is `<Response>`.
+pub fn well_formed_twiml(body: &str) -> Result<(), String> {
+    let mut reader = quick_xml::Reader::from_str(body);
+    let mut root = None;
+    let mut depth = 0usize;
+    loop {
+        match reader.read_event() {
+            Ok(quick_xml::events::Event::Start(e)) => {
+                if depth == 0 {
+                    root.get_or_insert_with(|| e.name().0.to_owned());
+                }
+                depth += 1;
+            }
+            Ok(quick_xml::events::Event::Empty(e)) if depth == 0 => {
+                root.get_or_insert_with(|| e.name().0.to_owned());
+            }
+            Ok(quick_xml::events::Event::End(_)) => depth -= 1,
+            Ok(quick_xml::events::Event::Eof) => break,
+            Ok(_) => {}
+            Err(error) => return Err(format!("not well-formed: {error}")),
+        }
+    }
+    match root.as_deref() {
+        Some("Response") => Ok(()),
+        other => Err(format!("root is {other:?}, not Response")),
+    }
 }

@@ -6,15 +6,13 @@
 //! written, not as an HTTP client would tidy them. After each row it
 //! compares a snapshot of every table: bad input must write nothing.
 
-use std::collections::BTreeMap;
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant};
 
 use pinline::domain::account::Role;
 
-use super::harness::{Line, MENU, TOKEN, action};
+use super::harness::{Line, MENU, TOKEN, action, snapshot, well_formed_twiml};
 
 /// Whether a row may change the database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,63 +118,6 @@ fn row(name: impl Into<String>, req: Req, expect: Expect, writes: Writes) -> Row
         req,
         expect,
         writes,
-    }
-}
-
-/// Every table's row count and a hash of its contents.
-fn snapshot(line: &Line) -> BTreeMap<String, (i64, u64)> {
-    let conn = rusqlite::Connection::open(&line.path).unwrap();
-    let tables: Vec<String> = conn
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    tables
-        .into_iter()
-        .map(|table| {
-            let mut stmt = conn.prepare(&format!("SELECT * FROM \"{table}\"")).unwrap();
-            let columns = stmt.column_count();
-            let mut hasher = DefaultHasher::new();
-            let mut count = 0;
-            let mut rows = stmt.query([]).unwrap();
-            while let Some(r) = rows.next().unwrap() {
-                count += 1;
-                for i in 0..columns {
-                    format!("{:?}", r.get_ref(i).unwrap()).hash(&mut hasher);
-                }
-            }
-            (table, (count, hasher.finish()))
-        })
-        .collect()
-}
-
-/// Checks that `body` is well-formed XML whose root is `<Response>`.
-fn well_formed_twiml(body: &str) -> Result<(), String> {
-    let mut reader = quick_xml::Reader::from_str(body);
-    let mut root = None;
-    let mut depth = 0usize;
-    loop {
-        match reader.read_event() {
-            Ok(quick_xml::events::Event::Start(e)) => {
-                if depth == 0 {
-                    root.get_or_insert_with(|| e.name().0.to_owned());
-                }
-                depth += 1;
-            }
-            Ok(quick_xml::events::Event::Empty(e)) if depth == 0 => {
-                root.get_or_insert_with(|| e.name().0.to_owned());
-            }
-            Ok(quick_xml::events::Event::End(_)) => depth -= 1,
-            Ok(quick_xml::events::Event::Eof) => break,
-            Ok(_) => {}
-            Err(error) => return Err(format!("not well-formed: {error}")),
-        }
-    }
-    match root.as_deref() {
-        Some("Response") => Ok(()),
-        other => Err(format!("root is {other:?}, not Response")),
     }
 }
 
@@ -939,42 +880,15 @@ async fn no_hostile_or_malformed_webhook_gets_a_500_or_writes_what_it_should_not
     }
 }
 
-/// A running `pinline serve`, killed if the test fails before it exits.
-struct Served {
-    child: std::process::Child,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn sigterm_finishes_requests_in_flight_refuses_new_ones_and_exits_within_ten_seconds() {
-    use std::io::BufRead;
-    use std::process::{Command, Stdio};
+    use std::process::Command;
+
+    use crate::support::{Served, pinline, serve};
 
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("pinline.db");
-    let pinline = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_pinline"))
-            .args(args)
-            .arg("--db")
-            .arg(&db)
-            .current_dir(dir.path())
-            .env_remove("PINLINE_PIN_KEY")
-            .env_remove("PINLINE_AUDIT_KEY")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let pinline = |args: &[&str]| pinline(&db, args);
     pinline(&["key", "init"]);
     pinline(&["practice", "add", "Harbor Health"]);
     let user = pinline(&[
@@ -992,27 +906,13 @@ fn sigterm_finishes_requests_in_flight_refuses_new_ones_and_exits_within_ten_sec
     assert!(user.trim().bytes().all(|b| b.is_ascii_digit()), "{user}");
 
     let stderr = dir.path().join("serve.log");
-    let mut served = Served {
-        child: Command::new(env!("CARGO_BIN_EXE_pinline"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--db"])
-            .arg(&db)
+    let mut served = Served::spawn(
+        serve(&db, TOKEN)
             .current_dir(dir.path())
-            .env("TWILIO_AUTH_TOKEN", TOKEN)
-            .env_remove("PINLINE_PUBLIC_URL")
             .env_remove("RUST_LOG")
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&stderr).unwrap())
-            .spawn()
-            .unwrap(),
-    };
-    let mut stdout = std::io::BufReader::new(served.child.stdout.take().unwrap());
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
-    let address = first
-        .trim()
-        .strip_prefix("pinline listening on http://")
-        .unwrap_or_else(|| panic!("{first}"))
-        .to_owned();
+            .stderr(std::fs::File::create(&stderr).unwrap()),
+    );
+    let address = served.base.strip_prefix("http://").unwrap().to_owned();
     let base = format!("http://{address}");
 
     // Requests in flight: headers and half the body sent, the rest after

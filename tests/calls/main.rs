@@ -7,4 +7,6 @@ mod harness;
 mod hostile;
 mod on_behalf;
 mod queue;
+#[path = "../support/mod.rs"]
+mod support;
 mod verification;

@@ -1,7 +1,86 @@
-//! Shared by the test binaries that drive a `pinline serve` process:
-//! signed Twilio-style form posts and reading TwiML's next URL.
+//! Shared by the test binaries that drive the `pinline` binary: running
+//! its commands, starting `pinline serve`, signed Twilio-style form posts
+//! and reading TwiML's next URL.
 
+// Each test binary uses its own part of this.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
+
+/// Runs `pinline ARGS --db DB` with keys from the files beside the
+/// database, checks that it succeeded, and returns its standard output.
+pub fn pinline(db: &Path, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_pinline"))
+        .args(args)
+        .arg("--db")
+        .arg(db)
+        .env_remove("PINLINE_PIN_KEY")
+        .env_remove("PINLINE_AUDIT_KEY")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// `pinline serve` on a free port over `db`, checking webhooks against
+/// `token`, with keys from the files beside the database; add to it, then
+/// [`Served::spawn`] it.
+pub fn serve(db: &Path, token: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pinline"));
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--db"])
+        .arg(db)
+        .env("TWILIO_AUTH_TOKEN", token)
+        .env_remove("PINLINE_PUBLIC_URL")
+        .env_remove("PINLINE_PIN_KEY")
+        .env_remove("PINLINE_AUDIT_KEY");
+    command
+}
+
+/// A running `pinline serve`, killed if the test ends before it exits.
+pub struct Served {
+    pub child: Child,
+    /// `http://ADDRESS`.
+    pub base: String,
+}
+
+impl Served {
+    /// Starts `command` (from [`serve`]) and waits until it listens.
+    pub fn spawn(command: &mut Command) -> Self {
+        let mut child = command.stdout(Stdio::piped()).spawn().unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let base = loop {
+            let line = lines.next().expect("the server starts").unwrap();
+            if let Some(address) = line.strip_prefix("pinline listening on ") {
+                break address.to_owned();
+            }
+        };
+        Self { child, base }
+    }
+
+    /// `kill -9`.
+    pub fn kill_hard(mut self) {
+        Command::new("kill")
+            .args(["-KILL", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
 
 /// Posts `params` to `url` signed with `token`, as Twilio would; the
 /// body of a 2xx answer, or `None` (an error status, or no answer).

@@ -77,11 +77,15 @@ fn main() {
         let pins = Arc::new(Pins::open(&db, &pin_key));
         let duration = Duration::from_secs(opts.seconds);
 
+        let cpu = Cpu::start(&bare);
         let bare_rate = hammer(&client, &bare.base, opts.closed, duration).await;
         println!("bare axum handler, {} connections: {bare_rate:.0} requests/s", opts.closed);
+        cpu.print(bare_rate * duration.as_secs_f64(), "request");
 
+        let cpu = Cpu::start(&server);
         let closed = calls(&client, &server.base, &ids, &pins, opts.closed, Duration::ZERO, duration).await;
         closed.print(&format!("closed loop, {} callers, no pauses", opts.closed));
+        cpu.print(closed.webhooks as f64, "webhook");
         let per_call = closed.webhooks as f64 / closed.calls.max(1) as f64;
         let ceiling = bare_rate / per_call;
         println!(
@@ -91,8 +95,10 @@ fn main() {
         );
         println!("  webhooks/s pinline ÷ bare requests/s: {:.3}", closed.webhooks_per_sec() / bare_rate);
 
+        let cpu = Cpu::start(&server);
         let open = calls(&client, &server.base, &ids, &pins, opts.open, opts.pause, duration).await;
         open.print(&format!("{} callers pausing {} ms between webhooks", opts.open, opts.pause.as_millis()));
+        cpu.print(open.webhooks as f64, "webhook");
 
         let parked = park(&client, &server.base, &ids, &pins, opts.waiting).await;
         let (rss, peak) = server.memory();
@@ -230,6 +236,53 @@ impl Server {
         };
         (field("VmRSS:"), field("VmHWM:"))
     }
+}
+
+/// CPU time used by a server and by this load generator over one run:
+/// unlike rates, it hardly depends on what else shares the machine.
+struct Cpu {
+    server: u32,
+    started: (f64, f64),
+}
+
+impl Cpu {
+    fn start(server: &Server) -> Self {
+        let server = server.child.id();
+        Self {
+            server,
+            started: (cpu_seconds(&server.to_string()), cpu_seconds("self")),
+        }
+    }
+
+    fn print(&self, requests: f64, what: &str) {
+        let server = cpu_seconds(&self.server.to_string()) - self.started.0;
+        let generator = cpu_seconds("self") - self.started.1;
+        let per = |seconds: f64| seconds * 1e6 / requests.max(1.0);
+        println!(
+            "  CPU per {what}: server {:.0} µs, load generator {:.0} µs",
+            per(server),
+            per(generator)
+        );
+    }
+}
+
+/// User plus system CPU seconds of process `pid` (or `self`).
+fn cpu_seconds(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The command name, in parentheses, may hold spaces; fields count
+    // from after it. utime and stime are fields 14 and 15, in ticks.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 impl Drop for Server {

@@ -63,6 +63,14 @@ impl Gather {
         Gather::AgentNext,
     ];
 
+    /// Whether the agent line asks it (the rest are the caller's).
+    pub fn is_agent_line(self) -> bool {
+        matches!(
+            self,
+            Gather::AgentId | Gather::Passcode | Gather::AgentChoice | Gather::AgentNext
+        )
+    }
+
     /// The gather whose route is `path`.
     pub fn from_path(path: &str) -> Option<Gather> {
         Self::ALL.into_iter().find(|g| g.path() == path)

@@ -158,6 +158,16 @@ impl Ivr {
         render::fallback(&self.prompts, Language::EnUs)
     }
 
+    /// The answer to `hook` when it cannot be handled: the agent line's
+    /// own fallback for its webhooks, the caller's for the rest.
+    pub fn fallback_for(&self, hook: Hook) -> String {
+        if hook.is_agent_line() {
+            render::agent_fallback(&self.prompts)
+        } else {
+            self.fallback()
+        }
+    }
+
     /// `POST /voice/incoming`: a call begins (or its first request is
     /// retried).
     pub fn incoming(&self, request: &VoiceRequest) -> Result<StepReport> {
@@ -480,6 +490,17 @@ pub enum Hook {
         /// The step number from its URL.
         step: u32,
     },
+}
+
+impl Hook {
+    /// Whether the request came in on the agent line.
+    pub fn is_agent_line(self) -> bool {
+        match self {
+            Hook::Incoming => false,
+            Hook::AgentLine => true,
+            Hook::Gather { gather, .. } => gather.is_agent_line(),
+        }
+    }
 }
 
 /// Whether a status callback's `CallStatus` says the call is over.

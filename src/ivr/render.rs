@@ -168,8 +168,20 @@ pub fn fallback(prompts: &PromptCatalog, language: Language) -> String {
     response.render()
 }
 
-/// The provider-side queue used when pinline's own cannot be reached.
-pub const FALLBACK_QUEUE: &str = "support";
+/// The provider-side queue used when pinline's own cannot be reached. Its
+/// name is all that marks its callers: whoever answers them there must
+/// treat them as unverified.
+pub const FALLBACK_QUEUE: &str = "unverified";
+
+/// The agent line's answer when a step cannot be handled: an apology and
+/// the end of the call. Never the caller's fallback: an agent who cannot
+/// sign in must not end up queued as a caller, nor reach one.
+pub fn agent_fallback(prompts: &PromptCatalog) -> String {
+    let mut response = Response::new();
+    response.push(prompts.verb(Language::EnUs, PromptKey::ApologyGoodbye, &[]));
+    response.push(twiml::Verb::Hangup);
+    response.render()
+}
 
 /// An apology and a fresh start, for a webhook about a call pinline has
 /// no record of.

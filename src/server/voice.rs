@@ -146,16 +146,13 @@ async fn run_step(app: AppState, hook: Webhook, route: &'static str, step: Hook)
             }
             Ok(Err(error)) => {
                 app.faults.raise(&error.to_string());
-                tracing::warn!(elapsed_ms, "webhook failed; routing the caller unverified");
-                app.ivr.fallback()
+                tracing::warn!(elapsed_ms, "webhook failed; answered with the fallback");
+                app.ivr.fallback_for(step)
             }
             Err(_) => {
                 app.faults.raise("a webhook step passed its deadline");
-                tracing::warn!(
-                    elapsed_ms,
-                    "webhook timed out; routing the caller unverified"
-                );
-                app.ivr.fallback()
+                tracing::warn!(elapsed_ms, "webhook timed out; answered with the fallback");
+                app.ivr.fallback_for(step)
             }
         };
         ([(header::CONTENT_TYPE, twiml::CONTENT_TYPE)], twiml).into_response()

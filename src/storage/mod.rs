@@ -1,15 +1,17 @@
 //! SQLite storage: the only module that holds SQL.
 //!
-//! Connections come from an r2d2 pool, and every statement runs on a
-//! blocking thread (callers in async code go through
-//! `tokio::task::spawn_blocking`). Writes open with `BEGIN IMMEDIATE`, so
-//! a writer from another process queues on the busy timeout instead of
-//! failing at once when its read lock cannot be upgraded; writers in this
-//! process queue on a mutex first, since SQLite's busy handler polls with
-//! sleeps of up to 100 ms and would leave the lock idle between them.
-//! Commits are made durable in groups (`durability`). The phone line's
-//! steps go through [`Db::submit`] instead, which runs many of them in one
-//! transaction on a dedicated thread (`writer`).
+//! Reads use connections from an r2d2 pool, on blocking threads (async
+//! callers go through `tokio::task::spawn_blocking`). Every write in the
+//! process goes through one connection, taken in turns under a mutex:
+//! SQLite's busy handler polls with sleeps of up to 100 ms, which would
+//! leave the lock idle between writers of one process, and one connection
+//! keeps its page cache warm. The phone line's steps reach it through
+//! [`Db::submit`], which runs many in one transaction on a dedicated
+//! thread (`writer`); everything else through [`Db::write`], one
+//! transaction each. Writes open with `BEGIN IMMEDIATE`, so a writer in
+//! another process queues on the busy timeout instead of failing at once
+//! when its read lock cannot be upgraded, and commits are made durable in
+//! groups (`durability`).
 
 pub mod accounts;
 pub mod agents;
@@ -75,8 +77,9 @@ pub enum StorageError {
 pub struct Db {
     pool: r2d2::Pool<SqliteConnectionManager>,
     path: PathBuf,
-    /// Held by whoever has an open write transaction in this process.
-    turn: Arc<parking_lot::Mutex<()>>,
+    /// The write connection, held by whoever has an open write
+    /// transaction in this process.
+    turn: writer::Turn,
     sync: Arc<durability::GroupSync>,
     batches: Arc<writer::Writer>,
 }
@@ -96,9 +99,12 @@ impl Db {
             .build(manager)?;
         let mut conn = pool.get()?;
         schema::migrate(&mut conn)?;
-        let turn = Arc::new(parking_lot::Mutex::new(()));
+        drop(conn);
+        let turn = Arc::new(parking_lot::Mutex::new(writer::open_write_connection(
+            path, configure,
+        )?));
         let sync = Arc::new(durability::GroupSync::new(path));
-        let batches = writer::Writer::start(path, configure, turn.clone(), sync.clone())?;
+        let batches = writer::Writer::start(turn.clone(), sync.clone())?;
         Ok(Self {
             pool,
             path: path.to_owned(),
@@ -125,9 +131,8 @@ impl Db {
     where
         E: From<StorageError>,
     {
-        let mut conn = self.conn()?;
         let value = {
-            let _turn = self
+            let mut conn = self
                 .turn
                 .try_lock_for(BUSY_TIMEOUT)
                 .ok_or(StorageError::Busy)?;
@@ -164,19 +169,6 @@ impl Db {
     /// How many group fsyncs have run, for tests and figures.
     pub fn flushes(&self) -> u64 {
         self.sync.flushes()
-    }
-
-    /// Checks that the database answers and would take a write now, for
-    /// health probes: reads alone keep working while a write lock is
-    /// held, a full disk or a read-only file refuses.
-    pub fn ping(&self) -> Result<(), StorageError> {
-        let conn = self.conn()?;
-        let _turn = self
-            .turn
-            .try_lock_for(BUSY_TIMEOUT / 3)
-            .ok_or(StorageError::Busy)?;
-        conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK")?;
-        Ok(())
     }
 }
 

@@ -73,7 +73,9 @@ where
         let Step { work, reply } = *self;
         let result = std::panic::catch_unwind(AssertUnwindSafe(|| work(conn)))
             .unwrap_or_else(|_| Err(StorageError::Panicked.into()));
-        (result.is_ok(), Box::new(Held { result, reply }))
+        // Given up on while it ran: undone, as if it never had.
+        let kept = result.is_ok() && !reply.is_closed();
+        (kept, Box::new(Held { result, reply }))
     }
 
     fn refuse(self: Box<Self>, fault: &Arc<StorageError>) {
@@ -102,6 +104,21 @@ impl<T: Send, E: From<StorageError> + Send> Reply for Held<T, E> {
     }
 }
 
+/// The one connection this process writes through, taken in turns by the
+/// batching writer and by [`super::Db::write`].
+pub(super) fn open_write_connection(
+    path: &Path,
+    configure: fn(&mut Connection) -> Result<(), rusqlite::Error>,
+) -> Result<Connection, StorageError> {
+    let mut conn = Connection::open(path)?;
+    configure(&mut conn)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+/// Shared by everything in this process that writes.
+pub(super) type Turn = Arc<parking_lot::Mutex<Connection>>;
+
 /// The submitting side of the writer; dropping the last one stops it.
 #[derive(Debug)]
 pub(super) struct Writer {
@@ -116,16 +133,8 @@ impl std::fmt::Debug for dyn Job {
 }
 
 impl Writer {
-    /// Starts the writer and its flusher on a new connection to `path`.
-    pub(super) fn start(
-        path: &Path,
-        configure: fn(&mut Connection) -> Result<(), rusqlite::Error>,
-        turn: Arc<parking_lot::Mutex<()>>,
-        sync: Arc<GroupSync>,
-    ) -> Result<Self, StorageError> {
-        let mut conn = Connection::open(path)?;
-        configure(&mut conn)?;
-        conn.set_prepared_statement_cache_capacity(64);
+    /// Starts the writer and its flusher, writing through `turn`.
+    pub(super) fn start(turn: Turn, sync: Arc<GroupSync>) -> Result<Self, StorageError> {
         let (jobs, queue) = mpsc::channel::<Box<dyn Job>>();
         let (committed, to_flush) = mpsc::channel::<Vec<Box<dyn Reply>>>();
         let commits = Arc::new(AtomicU64::new(0));
@@ -136,7 +145,7 @@ impl Writer {
             .map_err(StorageError::Thread)?;
         std::thread::Builder::new()
             .name("pinline-writer".into())
-            .spawn(move || write_loop(&conn, &queue, &committed, &turn, &counted))
+            .spawn(move || write_loop(&queue, &committed, &turn, &counted))
             .map_err(StorageError::Thread)?;
         Ok(Self { jobs, commits })
     }
@@ -188,10 +197,9 @@ impl<T, E: From<StorageError>> Future for Pending<T, E> {
 }
 
 fn write_loop(
-    conn: &Connection,
     queue: &mpsc::Receiver<Box<dyn Job>>,
     committed: &mpsc::Sender<Vec<Box<dyn Reply>>>,
-    turn: &parking_lot::Mutex<()>,
+    turn: &parking_lot::Mutex<Connection>,
     commits: &AtomicU64,
 ) {
     while let Ok(first) = queue.recv() {
@@ -207,7 +215,7 @@ fn write_loop(
         if batch.is_empty() {
             continue;
         }
-        let Some(replies) = run_batch(conn, batch, turn) else {
+        let Some(replies) = run_batch(batch, turn) else {
             continue;
         };
         commits.fetch_add(1, Ordering::Relaxed);
@@ -222,18 +230,22 @@ fn write_loop(
 /// transaction itself (the lock, a savepoint, the commit) everything is
 /// rolled back and every step is answered with the fault at once.
 fn run_batch(
-    conn: &Connection,
     batch: Vec<Box<dyn Job>>,
-    turn: &parking_lot::Mutex<()>,
+    turn: &parking_lot::Mutex<Connection>,
 ) -> Option<Vec<Box<dyn Reply>>> {
-    let Some(_turn) = turn.try_lock_for(BUSY_TIMEOUT) else {
+    let Some(writing) = turn.try_lock_for(BUSY_TIMEOUT) else {
         refuse_all(batch, Vec::new(), StorageError::Busy);
         return None;
     };
+    let conn: &Connection = &writing;
     if let Err(e) = run(conn, "BEGIN IMMEDIATE") {
         refuse_all(batch, Vec::new(), StorageError::from(e));
         return None;
     }
+    // Waiting for the lock can outlast a caller's patience: a step whose
+    // caller was already answered otherwise must not take effect now.
+    let mut batch = batch;
+    batch.retain(|job| !job.abandoned());
     let mut replies = Vec::with_capacity(batch.len());
     let mut jobs = batch.into_iter();
     while let Some(job) = jobs.next() {

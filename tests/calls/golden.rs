@@ -168,6 +168,7 @@ fn every_kind_of_answer_matches_its_golden_twiml() {
         ),
         ("unknown_call", render::restart_at_incoming(&prompts, base)),
         ("fault_fallback", render::fallback(&prompts, Language::EnUs)),
+        ("agent_fault_fallback", render::agent_fallback(&prompts)),
     ];
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/twiml");
     let update = std::env::var_os("UPDATE_GOLDEN").is_some();

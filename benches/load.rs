@@ -325,7 +325,8 @@ fn bare_server() {
 }
 
 /// Requests per second of `connections` clients posting to the bare
-/// server for `duration`.
+/// server for `duration`. Each request is built, signed and read as
+/// pinline's are, so that the two runs differ only in the server.
 async fn hammer(
     client: &reqwest::Client,
     base: &str,
@@ -335,24 +336,24 @@ async fn hammer(
     let url = format!("{base}/twiml");
     let deadline = Instant::now() + duration;
     let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..connections {
-        let (client, url) = (client.clone(), url.clone());
+    for i in 0..connections {
+        let (client, base, url) = (client.clone(), base.to_owned(), url.clone());
         tasks.spawn(async move {
-            let mut done = 0u64;
+            let mut tally = Tally::default();
+            let mut n = 0u64;
             while Instant::now() < deadline {
-                let form = "CallSid=CA00000000000000000000000000000000&Digits=1234";
-                let ok = client
-                    .post(&url)
-                    .header("content-type", "application/x-www-form-urlencoded")
-                    .body(form)
-                    .send()
-                    .await
-                    .map(|r| r.status().is_success());
-                if let Ok(true) = ok {
-                    done += 1;
-                }
+                n += 1;
+                let mut caller = Caller {
+                    client: &client,
+                    base: &base,
+                    sid: call_sid(i, n),
+                    from: format!("+1555{i:07}"),
+                    pause: Duration::ZERO,
+                    tally: &mut tally,
+                };
+                caller.post("bare", &url, Some("1234")).await;
             }
-            done
+            tally.webhooks - tally.errors
         });
     }
     let total: u64 = tasks.join_all().await.into_iter().sum();

@@ -104,7 +104,9 @@ impl Db {
             path, configure,
         )?));
         let sync = Arc::new(durability::GroupSync::new(path));
-        let batches = writer::Writer::start(turn.clone(), sync.clone())?;
+        let mut checkpointing = Connection::open(path)?;
+        configure(&mut checkpointing)?;
+        let batches = writer::Writer::start(turn.clone(), sync.clone(), checkpointing)?;
         Ok(Self {
             pool,
             path: path.to_owned(),

@@ -149,11 +149,10 @@ pub fn bridge(
 /// Takes an ended call out of the queue.
 pub fn leave(conn: &Connection, call_sid: &str) -> rusqlite::Result<Option<String>> {
     let before: Option<String> = conn
-        .query_row(
+        .prepare_cached(
             "SELECT queue_state FROM calls WHERE call_sid = ?1 AND queue_state IN ('waiting', 'claimed')",
-            [call_sid],
-            |r| r.get(0),
-        )
+        )?
+        .query_row([call_sid], |r| r.get(0))
         .optional()?;
     if before.is_some() {
         conn.prepare_cached("UPDATE calls SET queue_state = 'left' WHERE call_sid = ?1")?

@@ -106,15 +106,23 @@ impl<T: Send, E: From<StorageError> + Send> Reply for Held<T, E> {
 
 /// The one connection this process writes through, taken in turns by the
 /// batching writer and by [`super::Db::write`].
+///
+/// It never checkpoints the log itself: a checkpoint copies pages into the
+/// database file and fsyncs it, which in a commit would hold up every step
+/// of the batch; a thread of its own does it instead ([`Writer::start`]).
 pub(super) fn open_write_connection(
     path: &Path,
     configure: fn(&mut Connection) -> Result<(), rusqlite::Error>,
 ) -> Result<Connection, StorageError> {
     let mut conn = Connection::open(path)?;
     configure(&mut conn)?;
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
+
+/// How often the log is checkpointed into the database file.
+pub const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Shared by everything in this process that writes.
 pub(super) type Turn = Arc<parking_lot::Mutex<Connection>>;
@@ -124,6 +132,8 @@ pub(super) type Turn = Arc<parking_lot::Mutex<Connection>>;
 pub(super) struct Writer {
     jobs: mpsc::Sender<Box<dyn Job>>,
     commits: Arc<AtomicU64>,
+    /// Dropped with the writer, which stops the checkpointer.
+    _checkpoints: mpsc::Sender<()>,
 }
 
 impl std::fmt::Debug for dyn Job {
@@ -133,8 +143,18 @@ impl std::fmt::Debug for dyn Job {
 }
 
 impl Writer {
-    /// Starts the writer and its flusher, writing through `turn`.
-    pub(super) fn start(turn: Turn, sync: Arc<GroupSync>) -> Result<Self, StorageError> {
+    /// Starts the writer and its flusher, writing through `turn`, and a
+    /// checkpointer on the connection `checkpointing`.
+    pub(super) fn start(
+        turn: Turn,
+        sync: Arc<GroupSync>,
+        checkpointing: Connection,
+    ) -> Result<Self, StorageError> {
+        let (checkpoints, stop) = mpsc::channel::<()>();
+        std::thread::Builder::new()
+            .name("pinline-checkpointer".into())
+            .spawn(move || checkpoint_loop(&checkpointing, &stop))
+            .map_err(StorageError::Thread)?;
         let (jobs, queue) = mpsc::channel::<Box<dyn Job>>();
         let (committed, to_flush) = mpsc::channel::<Vec<Box<dyn Reply>>>();
         let commits = Arc::new(AtomicU64::new(0));
@@ -147,7 +167,11 @@ impl Writer {
             .name("pinline-writer".into())
             .spawn(move || write_loop(&queue, &committed, &turn, &counted))
             .map_err(StorageError::Thread)?;
-        Ok(Self { jobs, commits })
+        Ok(Self {
+            jobs,
+            commits,
+            _checkpoints: checkpoints,
+        })
     }
 
     /// Batches committed so far.
@@ -301,6 +325,29 @@ fn abort(conn: &Connection, fault: rusqlite::Error) -> StorageError {
     StorageError::from(fault)
 }
 
+/// Copies committed pages from the log into the database file, without
+/// waiting for anyone: a `PASSIVE` checkpoint takes no lock a writer or
+/// reader needs, and does nothing when the log has nothing new.
+fn checkpoint_loop(conn: &Connection, stop: &mpsc::Receiver<()>) {
+    let mut failing = false;
+    while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
+        let done = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+        // Logged when it starts failing and when it recovers, not each
+        // time: a full disk would otherwise log four lines a second.
+        match (done, failing) {
+            (Err(error), false) => {
+                tracing::warn!(%error, "cannot checkpoint the database log; it grows until this clears");
+                failing = true;
+            }
+            (Ok(()), true) => {
+                tracing::info!("checkpointing the database log again");
+                failing = false;
+            }
+            _ => {}
+        }
+    }
+}
+
 fn flush_loop(to_flush: &mpsc::Receiver<Vec<Box<dyn Reply>>>, sync: &GroupSync) {
     while let Ok(mut replies) = to_flush.recv() {
         while let Ok(more) = to_flush.try_recv() {
@@ -415,6 +462,43 @@ mod tests {
         first.wait().unwrap();
         db.submit(insert("w-last".into())).wait().unwrap();
         assert_eq!(count(&db), 2, "the abandoned step never ran");
+    }
+
+    #[test]
+    fn the_log_is_checkpointed_into_the_database_file_outside_the_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.db");
+        let db = Db::open(&path).unwrap();
+        let autocheckpoint: i64 = db
+            .turn
+            .lock()
+            .query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(autocheckpoint, 0, "no commit checkpoints");
+        let before = std::fs::metadata(&path).unwrap().len();
+        let pending: Vec<_> = (0..400)
+            .map(|i| {
+                db.submit(move |conn| -> Result<(), StorageError> {
+                    conn.execute(
+                        "INSERT INTO meta VALUES (?1, ?2)",
+                        rusqlite::params![format!("w{i}"), "x".repeat(4000)],
+                    )?;
+                    Ok(())
+                })
+            })
+            .collect();
+        for answer in pending {
+            answer.wait().unwrap();
+        }
+        let deadline = std::time::Instant::now() + super::CHECKPOINT_EVERY * 20;
+        let grown = loop {
+            let size = std::fs::metadata(&path).unwrap().len();
+            if size > before + 1_000_000 || std::time::Instant::now() > deadline {
+                break size - before;
+            }
+            std::thread::sleep(super::CHECKPOINT_EVERY / 5);
+        };
+        assert!(grown > 1_000_000, "only {grown} bytes reached the database file");
     }
 
     #[test]

@@ -5,7 +5,11 @@
 //!   user was entered in that call;
 //! - a PIN validates at most once, and the stored PIN changes when it does;
 //! - every PIN check leaves exactly one `validated` or `validation_failed`
-//!   event, and the audit chain verifies.
+//!   event, and every lock, view, new PIN, approval request, decision and
+//!   claim exactly one event of its own; the audit chain verifies;
+//! - a failed PIN check is answered alike whatever failed (an unknown user
+//!   ID, a wrong or stale PIN, a locked user), byte for byte apart from the
+//!   step numbers in its URLs and the call's own SID.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -50,6 +54,13 @@ enum Op {
     Replay(usize),
     Hangup(usize),
     Renew(usize),
+    View(usize),
+    /// The staff member asks for help with the provider's account.
+    OpenCase,
+    /// The provider decides the newest case: approve or decline.
+    Decide(bool),
+    /// An agent claims the next caller waiting.
+    Claim,
     Advance(i64),
 }
 
@@ -70,6 +81,10 @@ fn op() -> impl Strategy<Value = Op> {
         2 => call.clone().prop_map(Op::Replay),
         1 => call.clone().prop_map(Op::Hangup),
         1 => (0..USERS).prop_map(Op::Renew),
+        1 => (0..USERS).prop_map(Op::View),
+        1 => Just(Op::OpenCase),
+        1 => any::<bool>().prop_map(Op::Decide),
+        1 => Just(Op::Claim),
         1 => (0..20i64).prop_map(Op::Advance),
     ]
 }
@@ -95,6 +110,17 @@ struct World {
     /// Verifications the model expects, and PIN checks made.
     expected_successes: usize,
     pin_checks: usize,
+    /// Events each kind of action must have left, by event name.
+    expected: HashMap<&'static str, usize>,
+    /// The audit log's counts before the sequence began.
+    baseline: HashMap<String, usize>,
+    /// The answer to a failed PIN check, by the call's failed tries and
+    /// language before it, with step numbers blanked.
+    failure_answers: HashMap<(u8, String), String>,
+    agent: pinline::domain::agent::AgentId,
+    newest_case: Option<pinline::domain::case::CaseNumber>,
+    /// The caller the agent's claim is on, if any.
+    held: Option<String>,
 }
 
 impl World {
@@ -133,6 +159,7 @@ impl World {
                     .user_id
             })
             .collect();
+        let agent = registry.add_agent("Props Agent").unwrap().0.agent_id;
         let mut config = IvrConfig::new("https://pinline.example.org");
         config.caller_failures_per_hour = u32::MAX;
         let prompts = Arc::new(PromptCatalog::embedded().unwrap());
@@ -153,7 +180,41 @@ impl World {
             previous: HashMap::new(),
             expected_successes: 0,
             pin_checks: 0,
+            expected: HashMap::new(),
+            baseline: HashMap::new(),
+            failure_answers: HashMap::new(),
+            agent,
+            newest_case: None,
+            held: None,
         }
+        .with_baseline()
+    }
+
+    fn with_baseline(mut self) -> Self {
+        self.baseline = self.event_counts();
+        self
+    }
+
+    fn event_counts(&self) -> HashMap<String, usize> {
+        let conn = rusqlite::Connection::open(&self.db_path).unwrap();
+        let mut stmt = conn
+            .prepare("SELECT event, count(*) FROM audit_events GROUP BY event")
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as usize)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    fn expect(&mut self, event: &'static str) {
+        *self.expected.entry(event).or_default() += 1;
+    }
+
+    /// A case's events concern two accounts, and go into each one's log:
+    /// one about the staff member asking, one about the account asked for.
+    fn expect_for_both(&mut self, event: &'static str) {
+        self.expect(event);
+        self.expect(event);
     }
 
     fn current_pin(&self, user: UserId) -> String {
@@ -190,6 +251,14 @@ impl World {
     /// Answers the call's current gather (as the provider would, at the
     /// URL the last answer named).
     fn answer(&mut self, call: usize, digits: Option<String>) -> Option<String> {
+        self.answer_with_report(call, digits).map(|r| r.twiml)
+    }
+
+    fn answer_with_report(
+        &mut self,
+        call: usize,
+        digits: Option<String>,
+    ) -> Option<pinline::ivr::StepReport> {
         let state = self.state(call)?;
         let pinline::flow::Phase::Awaiting(gather) = state.phase else {
             return None;
@@ -201,13 +270,23 @@ impl World {
         if gather == Gather::Pin && !keys.is_empty() && !self.lapsed(call) {
             self.pin_checks += 1;
         }
-        let twiml = self
+        let report = self
             .ivr
             .gather(&self.request(call, digits.clone()), gather, step)
-            .unwrap()
-            .twiml;
+            .unwrap();
+        if let Some(check) = report.check {
+            if check.succeeded {
+                self.expect("validated");
+                self.expect("generated");
+            } else {
+                self.expect("validation_failed");
+            }
+            if check.locked_now {
+                self.expect("locked");
+            }
+        }
         self.calls[call].1 = Some((Some(gather), step, digits));
-        Some(twiml)
+        Some(report)
     }
 
     fn step(&self, call: usize) -> Option<u32> {
@@ -263,6 +342,64 @@ impl World {
                 let user = self.users[u];
                 self.previous.insert(user, self.current_pin(user));
                 self.registry.renew_pin(user, &Origin::cli()).unwrap();
+                self.expect("generated");
+            }
+            Op::View(u) => {
+                self.registry
+                    .view_pin(self.users[u], &Origin::cli())
+                    .unwrap();
+                self.expect("viewed");
+            }
+            Op::OpenCase => {
+                // Refused while an approval still holds: nothing to ask.
+                if let Ok((case, reused)) =
+                    self.registry
+                        .open_case(self.users[1], self.users[0], &Origin::cli())
+                {
+                    if !reused {
+                        self.expect_for_both("approval_requested");
+                    }
+                    self.newest_case = Some(case.case_number);
+                }
+            }
+            Op::Decide(approve) => {
+                if let Some(number) = self.newest_case.clone() {
+                    let decision = if approve {
+                        pinline::domain::case::Decision::Approve
+                    } else {
+                        pinline::domain::case::Decision::Decline
+                    };
+                    let outcome = self.registry.reply_to_case(
+                        &number,
+                        self.users[0],
+                        decision,
+                        None,
+                        &Origin::cli(),
+                    );
+                    match outcome {
+                        Ok(pinline::registry::ReplyOutcome::Approved) => {
+                            self.expect_for_both("approval_granted")
+                        }
+                        Ok(pinline::registry::ReplyOutcome::Declined) => {
+                            self.expect_for_both("approval_declined")
+                        }
+                        // A decision the case's status no longer takes.
+                        Ok(pinline::registry::ReplyOutcome::RecordedOnly) | Err(_) => {}
+                    }
+                }
+            }
+            Op::Claim => {
+                // An agent who already holds a claim gets the same caller
+                // back, which is no new claim.
+                let claimed = self
+                    .registry
+                    .claim_next(self.agent, &Origin::cli())
+                    .unwrap();
+                let sid = claimed.map(|c| c.call_sid);
+                if sid.is_some() && sid != self.held {
+                    self.expect("claimed");
+                }
+                self.held = sid;
             }
             Op::Advance(minutes) => self.clock.advance(Duration::minutes(minutes)),
         }
@@ -294,7 +431,24 @@ impl World {
         let expect_success =
             at_pin && !lapsed && !locked && right.as_deref() == Some(digits.as_str());
         let before = claimed.map(|u| self.current_pin(u));
-        self.answer(c, Some(digits.clone()));
+        let asked = self.state(c);
+        let answer = self.answer(c, Some(digits.clone()));
+        if at_pin && !lapsed && !expect_success {
+            let (Some(asked), Some(answer)) = (asked, answer) else {
+                panic!("a PIN check with no call or no answer");
+            };
+            let key = (asked.failed_tries, format!("{:?}", asked.language));
+            // The call's own SID names its conference room.
+            let blanked = blank_steps(&answer).replace(&self.calls[c].0, "CALL");
+            let first = self
+                .failure_answers
+                .entry(key)
+                .or_insert_with(|| blanked.clone());
+            assert_eq!(
+                *first, blanked,
+                "failed PIN checks are answered alike, whatever failed"
+            );
+        }
         let verified = self.state(c).and_then(|s| s.verified).map(|v| v.user_id);
         if expect_success {
             self.expected_successes += 1;
@@ -347,11 +501,45 @@ impl World {
             self.pin_checks,
             "one event per PIN check"
         );
+        let now = self.event_counts();
+        for event in [
+            "validated",
+            "validation_failed",
+            "locked",
+            "viewed",
+            "generated",
+            "approval_requested",
+            "approval_granted",
+            "approval_declined",
+            "claimed",
+        ] {
+            let logged = now.get(event).copied().unwrap_or(0)
+                - self.baseline.get(event).copied().unwrap_or(0);
+            assert_eq!(
+                logged,
+                self.expected.get(event).copied().unwrap_or(0),
+                "one `{event}` event per action"
+            );
+        }
         assert!(
             self.registry.verify_audit(None).unwrap().is_ok(),
             "the chain verifies"
         );
     }
+}
+
+/// `twiml` with the step numbers in its URLs blanked: they count the
+/// call's own requests, and say nothing about what was checked.
+fn blank_steps(twiml: &str) -> String {
+    let mut out = String::with_capacity(twiml.len());
+    let mut rest = twiml;
+    while let Some(at) = rest.find("step=") {
+        out.push_str(&rest[..at + 5]);
+        rest = rest[at + 5..].trim_start_matches(|c: char| c.is_ascii_digit());
+        out.push('#');
+    }
+    out.push_str(rest);
+    out
 }
 
 proptest! {

@@ -498,7 +498,10 @@ mod tests {
             }
             std::thread::sleep(super::CHECKPOINT_EVERY / 5);
         };
-        assert!(grown > 1_000_000, "only {grown} bytes reached the database file");
+        assert!(
+            grown > 1_000_000,
+            "only {grown} bytes reached the database file"
+        );
     }
 
     #[test]

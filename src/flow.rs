@@ -720,7 +720,8 @@ pub fn on_subject_ruling(state: &CallState, ruling: SubjectRuling) -> (CallState
 pub fn on_case_lookup(state: &CallState, case: Option<CaseSummary>) -> (CallState, Reply) {
     let mut next = state.clone();
     let Some(case) = case else {
-        return (next.clone(), no_such_case(&mut next));
+        let answer = no_such_case(&mut next);
+        return (next, answer);
     };
     next.case_under_review = Some(case);
     next.phase = Phase::Awaiting(Gather::ApprovalChoice);
@@ -916,6 +917,29 @@ mod tests {
             reply.next,
             Next::Route(QueueClass::Verified),
             "three misses"
+        );
+    }
+
+    #[test]
+    fn a_case_number_with_no_case_goes_back_to_the_menu() {
+        let verified = on_pin_outcome(&at_pin(), PinOutcome::Verified(caller())).0;
+        let (at_case, _) = keys(&verified, "3");
+        assert_eq!(
+            on_input(&at_case, Input::Digits("482913#")),
+            Decision::FindCase {
+                case_number: "482913".into()
+            }
+        );
+        let (state, reply) = on_case_lookup(&at_case, None);
+        assert_eq!(
+            keys_of(&reply),
+            [PromptKey::CaseUnavailable, PromptKey::Menu]
+        );
+        assert_eq!(reply.next, Next::Gather(Gather::Menu));
+        assert_eq!(
+            state.phase,
+            Phase::Awaiting(Gather::Menu),
+            "the state says so too"
         );
     }
 

@@ -5,8 +5,10 @@
 //! verbs and attributes the phone line uses are modelled, with attribute
 //! names spelled exactly as Twilio documents them. Rendering goes through
 //! quick-xml, which escapes text and attribute values, so prompt text and
-//! URLs never need escaping by hand.
+//! URLs never need escaping by hand; characters XML cannot carry at all
+//! are left out, so any text renders to a well-formed document.
 
+use std::borrow::Cow;
 use std::io;
 
 use quick_xml::Writer;
@@ -671,11 +673,36 @@ type Sink = Writer<Vec<u8>>;
 /// attributes need no special casing at the call sites.
 type Attrs<'a> = [(&'a str, Option<String>)];
 
-fn start<'a>(name: &'a str, attrs: &'a Attrs<'a>) -> BytesStart<'a> {
-    let present = attrs
-        .iter()
-        .filter_map(|(key, value)| value.as_deref().map(|value| (*key, value)));
-    BytesStart::new(name).with_attributes(present)
+fn start<'a>(name: &'a str, attrs: &Attrs<'_>) -> BytesStart<'a> {
+    let mut element = BytesStart::new(name);
+    for (key, value) in attrs {
+        if let Some(value) = value {
+            element.push_attribute((*key, xml_chars(value).as_ref()));
+        }
+    }
+    element
+}
+
+/// XML 1.0 cannot carry most C0 control characters, U+FFFE or U+FFFF,
+/// not even as character references: one of them makes the whole answer
+/// malformed, and the provider drops the call with an application error.
+/// Speech and URLs have no use for them, and names read out in prompts
+/// come from the database, which does not keep them out, so they are left
+/// out here.
+fn xml_chars(text: &str) -> Cow<'_, str> {
+    if text.chars().all(is_xml_char) {
+        Cow::Borrowed(text)
+    } else {
+        Cow::Owned(text.chars().filter(|c| is_xml_char(*c)).collect())
+    }
+}
+
+fn is_xml_char(c: char) -> bool {
+    matches!(c,
+        '\t' | '\n' | '\r'
+        | '\u{20}'..='\u{D7FF}'
+        | '\u{E000}'..='\u{FFFD}'
+        | '\u{10000}'..)
 }
 
 fn write_empty(w: &mut Sink, name: &str, attrs: &Attrs<'_>) -> io::Result<()> {
@@ -687,7 +714,9 @@ fn write_text(w: &mut Sink, name: &str, attrs: &Attrs<'_>, text: &str) -> io::Re
     // Only `<`, `>` and `&` need escaping in element text; leaving quotes
     // and apostrophes as they are keeps the prompts readable in logs and
     // fixtures.
-    w.write_event(Event::Text(BytesText::from_escaped(partial_escape(text))))?;
+    w.write_event(Event::Text(BytesText::from_escaped(partial_escape(
+        xml_chars(text),
+    ))))?;
     w.write_event(Event::End(BytesEnd::new(name)))
 }
 
@@ -904,6 +933,12 @@ mod tests {
             render_one(say),
             r#"<Say voice="a&quot;b&amp;c&lt;d">x</Say>"#
         );
+    }
+
+    #[test]
+    fn characters_xml_cannot_carry_are_left_out() {
+        let say = Say::new("A\u{0}B\u{7}C\u{1b}D\u{fffe}E\u{ffff}F\tG\nH").voice("P\u{1}x");
+        assert_eq!(render_one(say), "<Say voice=\"Px\">ABCDEF\tG\nH</Say>");
     }
 
     #[test]

@@ -7,6 +7,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
+use crate::signature::WebhookAuth;
 
 /// The largest body accepted. Twilio's requests are a few KiB.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -59,7 +60,7 @@ impl IntoResponse for Refusal {
 }
 
 /// Parameters whose repetition would make the request ambiguous.
-const SINGLE_VALUED: &[&str] = &["CallSid", "Digits", "From", "CallStatus"];
+pub const SINGLE_VALUED: &[&str] = &["CallSid", "Digits", "From", "CallStatus"];
 
 impl FromRequest<AppState> for Webhook {
     type Rejection = Refusal;
@@ -72,6 +73,8 @@ impl FromRequest<AppState> for Webhook {
             req.uri().path_and_query().map_or("", |p| p.as_str())
         );
         let headers = req.headers().clone();
+        // Checked before the body is read too, so that a request that is
+        // not a form is refused without buffering what it sent.
         if !is_form(&headers) {
             return Err(Refusal::NotForm);
         }
@@ -82,44 +85,64 @@ impl FromRequest<AppState> for Webhook {
                 Refusal::Malformed
             }
         })?;
-        if std::str::from_utf8(&body).is_err() {
+        verify_form(&url, &headers, &body, &state.webhook_auth).inspect_err(|refusal| {
+            if *refusal == Refusal::Forged {
+                // The parameters are the caller's keypad input and phone
+                // number: never logged, not even here.
+                tracing::warn!(
+                    path,
+                    "rejected a webhook with a missing or invalid signature"
+                );
+            }
+        })
+    }
+}
+
+/// Judges a webhook whose body has been read in full: `url` is the public
+/// URL the provider called (path and query included), as it signed it.
+///
+/// This is everything the extractor decides except the body size limit,
+/// kept free of HTTP plumbing so it can be driven with arbitrary input.
+pub fn verify_form(
+    url: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+    auth: &WebhookAuth,
+) -> Result<Webhook, Refusal> {
+    if !is_form(headers) {
+        return Err(Refusal::NotForm);
+    }
+    if std::str::from_utf8(body).is_err() {
+        return Err(Refusal::Malformed);
+    }
+    let params: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
+
+    // One valid signature proves the request came from the provider:
+    // forging it takes the token. Every header is tried, since a
+    // provider may send both (SignalWire adds its own beside Twilio's
+    // for compatibility) and need not sign both with the same secret.
+    let signed = headers
+        .get_all("x-twilio-signature")
+        .iter()
+        .chain(headers.get_all("x-signalwire-signature"))
+        .filter_map(|sig| sig.to_str().ok())
+        .any(|sig| auth.verify(url, &params, sig));
+    if !signed {
+        return Err(Refusal::Forged);
+    }
+
+    for name in SINGLE_VALUED {
+        if params.iter().filter(|(k, _)| k == name).count() > 1 {
             return Err(Refusal::Malformed);
         }
-        let params: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
-
-        // One valid signature proves the request came from the provider:
-        // forging it takes the token. Every header is tried, since a
-        // provider may send both (SignalWire adds its own beside Twilio's
-        // for compatibility) and need not sign both with the same secret.
-        let signed = headers
-            .get_all("x-twilio-signature")
-            .iter()
-            .chain(headers.get_all("x-signalwire-signature"))
-            .filter_map(|sig| sig.to_str().ok())
-            .any(|sig| state.webhook_auth.verify(&url, &params, sig));
-        if !signed {
-            // The parameters are the caller's keypad input and phone
-            // number: never logged, not even here.
-            tracing::warn!(
-                path,
-                "rejected a webhook with a missing or invalid signature"
-            );
-            return Err(Refusal::Forged);
-        }
-
-        for name in SINGLE_VALUED {
-            if params.iter().filter(|(k, _)| k == name).count() > 1 {
-                return Err(Refusal::Malformed);
-            }
-        }
-        let call_sid = params
-            .iter()
-            .find(|(k, _)| k == "CallSid")
-            .map(|(_, v)| v.clone())
-            .filter(|sid| is_call_sid(sid))
-            .ok_or(Refusal::Malformed)?;
-        Ok(Self { params, call_sid })
     }
+    let call_sid = params
+        .iter()
+        .find(|(k, _)| k == "CallSid")
+        .map(|(_, v)| v.clone())
+        .filter(|sid| is_call_sid(sid))
+        .ok_or(Refusal::Malformed)?;
+    Ok(Webhook { params, call_sid })
 }
 
 fn is_form(headers: &HeaderMap) -> bool {

@@ -65,14 +65,15 @@ pub const SINGLE_VALUED: &[&str] = &["CallSid", "Digits", "From", "CallStatus"];
 impl FromRequest<AppState> for Webhook {
     type Rejection = Refusal;
 
-    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request(mut req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let path = req.uri().path().to_owned();
         let url = format!(
             "{}{}",
             state.public_url,
             req.uri().path_and_query().map_or("", |p| p.as_str())
         );
-        let headers = req.headers().clone();
+        // Taken, not cloned: reading the body needs none of them.
+        let headers = std::mem::take(req.headers_mut());
         // Checked before the body is read too, so that a request that is
         // not a form is refused without buffering what it sent.
         if !is_form(&headers) {

@@ -508,22 +508,7 @@ async fn a_pin_never_appears_in_the_logs_of_a_whole_call() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("logs.db");
     let bin = env!("CARGO_BIN_EXE_pinline");
-    let run = |args: &[&str]| {
-        let out = Command::new(bin)
-            .args(args)
-            .arg("--db")
-            .arg(&db)
-            .env_remove("PINLINE_PIN_KEY")
-            .env_remove("PINLINE_AUDIT_KEY")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
-    };
+    let run = |args: &[&str]| crate::support::pinline(&db, args).trim().to_owned();
     run(&["key", "init"]);
     run(&["practice", "add", "Logs"]);
     let id = run(&[

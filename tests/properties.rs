@@ -20,7 +20,7 @@ use pinline::crypto::{PinCipher, SecretKey};
 use pinline::domain::account::{NewUser, Role, UserId};
 use pinline::domain::lock::LockPolicy;
 use pinline::flow::{CallState, Gather};
-use pinline::ivr::{Ivr, IvrConfig, VoiceRequest};
+use pinline::ivr::{Hook, Ivr, IvrConfig, VoiceRequest};
 use pinline::prompts::PromptCatalog;
 use pinline::registry::{Origin, Registry};
 use pinline::storage::Db;
@@ -97,7 +97,8 @@ struct World {
     _dir: tempfile::TempDir,
     db_path: std::path::PathBuf,
     registry: Arc<Registry>,
-    ivr: Ivr,
+    /// Steps go through the batching writer, as the server submits them.
+    ivr: Arc<Ivr>,
     clock: Arc<ManualClock>,
     cipher: PinCipher,
     users: Vec<UserId>,
@@ -163,7 +164,7 @@ impl World {
         let mut config = IvrConfig::new("https://pinline.example.org");
         config.caller_failures_per_hour = u32::MAX;
         let prompts = Arc::new(PromptCatalog::embedded().unwrap());
-        let ivr = Ivr::new(registry.clone(), prompts, config, clock.clone());
+        let ivr = Arc::new(Ivr::new(registry.clone(), prompts, config, clock.clone()));
         let calls = (0..CALLS)
             .map(|c| (format!("CA{round:016x}{c:016x}"), None))
             .collect();
@@ -272,7 +273,11 @@ impl World {
         }
         let report = self
             .ivr
-            .gather(&self.request(call, digits.clone()), gather, step)
+            .answer(
+                self.request(call, digits.clone()),
+                Hook::Gather { gather, step },
+            )
+            .wait()
             .unwrap();
         if let Some(check) = report.check {
             if check.succeeded {
@@ -302,7 +307,10 @@ impl World {
     fn apply(&mut self, op: &Op) {
         match *op {
             Op::Incoming(c) => {
-                self.ivr.incoming(&self.request(c, None)).unwrap();
+                self.ivr
+                    .answer(self.request(c, None), Hook::Incoming)
+                    .wait()
+                    .unwrap();
                 self.calls[c].1 = Some((None, 0, None));
             }
             Op::UserId(c, who) => {
@@ -329,14 +337,18 @@ impl World {
             Op::Replay(c) => {
                 if let Some((gather, step, digits)) = self.calls[c].1.clone() {
                     let request = self.request(c, digits);
-                    match gather {
-                        None => self.ivr.incoming(&request).unwrap(),
-                        Some(g) => self.ivr.gather(&request, g, step).unwrap(),
+                    let hook = match gather {
+                        None => Hook::Incoming,
+                        Some(gather) => Hook::Gather { gather, step },
                     };
+                    self.ivr.answer(request, hook).wait().unwrap();
                 }
             }
             Op::Hangup(c) => {
-                self.ivr.status(&self.calls[c].0, "completed").unwrap();
+                self.ivr
+                    .end_call(self.calls[c].0.clone(), "completed".into())
+                    .wait()
+                    .unwrap();
             }
             Op::Renew(u) => {
                 let user = self.users[u];

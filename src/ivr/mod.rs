@@ -23,6 +23,7 @@ use crate::error::{Error, Result};
 use crate::flow::{self, CallState, Decision, Gather, Input, Phase, QueueContext};
 use crate::prompts::{Language, PromptCatalog};
 use crate::registry::{Origin, Registry};
+use crate::storage::Pending;
 use crate::storage::calls::{self, CallRow, CallUpdate};
 use crate::storage::queue;
 
@@ -168,30 +169,33 @@ impl Ivr {
         }
     }
 
-    /// `POST /voice/incoming`: a call begins (or its first request is
-    /// retried).
-    pub fn incoming(&self, request: &VoiceRequest) -> Result<StepReport> {
+    /// Submits one webhook's step to the batching writer. The answer
+    /// resolves once the step is committed and on disk; the step runs in
+    /// the tracing span current here, so its log lines carry the call.
+    pub fn answer(
+        self: &Arc<Self>,
+        request: VoiceRequest,
+        hook: Hook,
+    ) -> Pending<StepReport, Error> {
+        let ivr = Arc::clone(self);
+        let span = tracing::Span::current();
         self.registry
             .db()
-            .write(|tx| self.answer_in(tx, request, Hook::Incoming))
+            .submit(move |tx| span.in_scope(|| ivr.answer_in(tx, &request, hook)))
     }
 
-    /// `POST /voice/agent`: an agent dials the agent line.
-    pub fn agent_incoming(&self, request: &VoiceRequest) -> Result<StepReport> {
+    /// `POST /voice/status` with a final `status` (see
+    /// [`is_final_status`]): the call ends, as [`Ivr::answer`] submits it.
+    /// Resolves to whether a call was ended.
+    pub fn end_call(self: &Arc<Self>, call_sid: String, status: String) -> Pending<bool, Error> {
+        let ivr = Arc::clone(self);
+        let span = tracing::Span::current();
         self.registry
             .db()
-            .write(|tx| self.answer_in(tx, request, Hook::AgentLine))
+            .submit(move |tx| span.in_scope(|| ivr.status_in(tx, &call_sid, &status)))
     }
 
-    /// A gather's answer arriving at `gather`'s route with step `step`.
-    pub fn gather(&self, request: &VoiceRequest, gather: Gather, step: u32) -> Result<StepReport> {
-        self.registry
-            .db()
-            .write(|tx| self.answer_in(tx, request, Hook::Gather { gather, step }))
-    }
-
-    /// Answers one webhook inside the write transaction `tx`.
-    pub fn answer_in(
+    fn answer_in(
         &self,
         tx: &rusqlite::Connection,
         request: &VoiceRequest,
@@ -364,27 +368,13 @@ impl Ivr {
         Ok(report)
     }
 
-    /// `POST /voice/status`: the provider reports a call over (or some
-    /// other progress, which changes nothing). A caller leaves the queue;
-    /// an agent's unconnected claim goes back. Returns whether a call was
-    /// ended.
-    pub fn status(&self, call_sid: &str, status: &str) -> Result<bool> {
+    /// The end of a call the provider reports over: a caller leaves the
+    /// queue; an agent's unconnected claim goes back. Returns whether a
+    /// call was ended.
+    fn status_in(&self, tx: &rusqlite::Connection, call_sid: &str, status: &str) -> Result<bool> {
         if !is_final_status(status) {
             return Ok(false);
         }
-        self.registry
-            .db()
-            .write(|tx| self.status_in(tx, call_sid, status))
-    }
-
-    /// Ends the call `call_sid` inside the write transaction `tx`, for a
-    /// final `status`. Returns whether a call was ended.
-    pub fn status_in(
-        &self,
-        tx: &rusqlite::Connection,
-        call_sid: &str,
-        status: &str,
-    ) -> Result<bool> {
         let now = format_time(self.clock.now());
         let Some(row) = calls::get(tx, call_sid)? else {
             return Ok(false);

@@ -77,14 +77,7 @@ pub(super) async fn status(State(app): State<AppState>, hook: Webhook) -> Status
     let span = tracing::info_span!("webhook", call.sid = %hook.call_sid, step = "status");
     let status = hook.param("CallStatus").unwrap_or("").to_owned();
     let ended = if is_final_status(&status) {
-        let ivr = Arc::clone(&app.ivr);
-        let sid = hook.call_sid.clone();
-        let step_span = span.clone();
-        let ending = app
-            .ivr
-            .registry()
-            .db()
-            .submit(move |tx| step_span.in_scope(|| ivr.status_in(tx, &sid, &status)));
+        let ending = span.in_scope(|| app.ivr.end_call(hook.call_sid.clone(), status));
         tokio::time::timeout(WEBHOOK_DEADLINE, ending).await
     } else {
         Ok(Ok(false))
@@ -117,13 +110,7 @@ async fn run_step(app: AppState, hook: Webhook, route: &'static str, step: Hook)
         digits: hook.param("Digits").map(str::to_owned),
         stir_verstat: hook.param("StirVerstat").map(str::to_owned),
     };
-    let ivr = Arc::clone(&app.ivr);
-    let step_span = span.clone();
-    let work = app
-        .ivr
-        .registry()
-        .db()
-        .submit(move |tx| step_span.in_scope(|| ivr.answer_in(tx, &request, step)));
+    let work = span.in_scope(|| app.ivr.answer(request, step));
     // The storage layer gives up on a busy database well inside this; the
     // deadline covers anything else that stalls (a disk that hangs an
     // fsync), so the caller hears something within two seconds. A step

@@ -26,7 +26,7 @@ mod schema;
 pub mod web;
 mod writer;
 
-pub use writer::{MAX_BATCH, Pending};
+pub use writer::Pending;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

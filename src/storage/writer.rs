@@ -33,7 +33,7 @@ use super::{BUSY_TIMEOUT, StorageError};
 /// The most steps run in one transaction: enough to share a commit
 /// among every caller of a busy line, few enough that the first of them
 /// does not wait long on the last.
-pub const MAX_BATCH: usize = 128;
+const MAX_BATCH: usize = 128;
 
 /// A step waiting for the writer, with its type erased.
 trait Job: Send {
@@ -122,7 +122,7 @@ pub(super) fn open_write_connection(
 }
 
 /// How often the log is checkpointed into the database file.
-pub const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Shared by everything in this process that writes.
 pub(super) type Turn = Arc<parking_lot::Mutex<Connection>>;

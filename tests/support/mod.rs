@@ -1,6 +1,6 @@
-//! Shared by the test binaries that drive the `pinline` binary: running
-//! its commands, starting `pinline serve`, signed Twilio-style form posts
-//! and reading TwiML's next URL.
+//! Shared by the test binaries: running the `pinline` binary's commands,
+//! starting `pinline serve`, signed Twilio-style form posts, reading
+//! TwiML's next URL, and adding users to a registry.
 
 // Each test binary uses its own part of this.
 #![allow(dead_code)]
@@ -118,4 +118,39 @@ pub fn action(twiml: &str) -> Option<String> {
     let start = twiml.find("action=\"")? + 8;
     let end = start + twiml[start..].find('"')?;
     Some(twiml[start..end].to_owned())
+}
+
+/// Adds a user with one phone number to `practice`, creating the practice
+/// if need be.
+pub fn add_user(
+    registry: &pinline::registry::Registry,
+    practice: &str,
+    role: pinline::domain::account::Role,
+    name: &str,
+    phone: &str,
+) -> pinline::domain::account::User {
+    use pinline::domain::account::{NewUser, PhoneNumber};
+    let found = registry
+        .practices()
+        .unwrap()
+        .into_iter()
+        .find(|p| p.name == practice);
+    let practice = match found {
+        Some(p) => p,
+        None => registry.add_practice(practice).unwrap(),
+    };
+    let new = NewUser {
+        user_id: None,
+        role,
+        name: name.into(),
+        email: None,
+        phones: vec![PhoneNumber::parse(phone).unwrap()],
+    };
+    registry
+        .add_user(
+            &practice.practice_id.to_string(),
+            &new,
+            &pinline::registry::Origin::cli(),
+        )
+        .unwrap()
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chrono::DateTime;
 use pinline::clock::ManualClock;
 use pinline::crypto::SecretKey;
-use pinline::domain::account::{NewUser, PhoneNumber, Role, User};
+use pinline::domain::account::{Role, User};
 use pinline::domain::lock::LockPolicy;
 use pinline::ivr::{Ivr, IvrConfig};
 use pinline::prompts::PromptCatalog;
@@ -89,26 +89,7 @@ impl Site {
 
     /// A user in `practice` (created if need be).
     pub fn user(&self, practice: &str, role: Role, name: &str, phone: &str) -> User {
-        let found = self
-            .registry
-            .practices()
-            .unwrap()
-            .into_iter()
-            .find(|p| p.name == practice);
-        let practice = match found {
-            Some(p) => p,
-            None => self.registry.add_practice(practice).unwrap(),
-        };
-        let new = NewUser {
-            user_id: None,
-            role,
-            name: name.into(),
-            email: None,
-            phones: vec![PhoneNumber::parse(phone).unwrap()],
-        };
-        self.registry
-            .add_user(&practice.practice_id.to_string(), &new, &Origin::cli())
-            .unwrap()
+        crate::support::add_user(&self.registry, practice, role, name, phone)
     }
 
     /// A new agent: (agent ID, passcode).

@@ -7,3 +7,5 @@ mod browser;
 mod cli;
 mod harness;
 mod http;
+#[path = "../support/mod.rs"]
+mod support;

@@ -600,7 +600,7 @@ impl Registry {
 
     /// Sets the meta entry `key`.
     pub fn set_marker(&self, key: &str, value: &str) -> Result<()> {
-        Ok(meta::set(&*self.db.conn()?, key, value)?)
+        self.db.write(|tx| Ok(meta::set(tx, key, value)?))
     }
 }
 

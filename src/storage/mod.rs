@@ -121,7 +121,8 @@ impl Db {
         &self.path
     }
 
-    /// A connection for reads and single-statement writes.
+    /// A connection for reads; writes go through [`Db::write`] or
+    /// [`Db::submit`].
     pub fn conn(&self) -> Result<Conn, StorageError> {
         Ok(self.pool.get()?)
     }

@@ -23,9 +23,9 @@ use crate::error::{Error, Result};
 use crate::flow::{self, CallState, Decision, Gather, Input, Phase, QueueContext};
 use crate::prompts::{Language, PromptCatalog};
 use crate::registry::{Origin, Registry};
-use crate::storage::Pending;
 use crate::storage::calls::{self, CallRow, CallUpdate};
 use crate::storage::queue;
+use crate::storage::{Durability, Pending};
 
 /// Limits of the phone line.
 #[derive(Debug, Clone)]
@@ -170,8 +170,9 @@ impl Ivr {
     }
 
     /// Submits one webhook's step to the batching writer. The answer
-    /// resolves once the step is committed and on disk; the step runs in
-    /// the tracing span current here, so its log lines carry the call.
+    /// resolves once the step is committed, and on disk if it verified,
+    /// rotated or audited anything; the step runs in the tracing span
+    /// current here, so its log lines carry the call.
     pub fn answer(
         self: &Arc<Self>,
         request: VoiceRequest,
@@ -181,7 +182,9 @@ impl Ivr {
         let span = tracing::Span::current();
         self.registry
             .db()
-            .submit(move |tx| span.in_scope(|| ivr.answer_in(tx, &request, hook)))
+            .submit_with(Durability::OnDiskIfAudited, move |tx| {
+                span.in_scope(|| ivr.answer_in(tx, &request, hook))
+            })
     }
 
     /// `POST /voice/status` with a final `status` (see
@@ -192,7 +195,9 @@ impl Ivr {
         let span = tracing::Span::current();
         self.registry
             .db()
-            .submit(move |tx| span.in_scope(|| ivr.status_in(tx, &call_sid, &status)))
+            .submit_with(Durability::OnDiskIfAudited, move |tx| {
+                span.in_scope(|| ivr.status_in(tx, &call_sid, &status))
+            })
     }
 
     fn answer_in(
@@ -225,26 +230,25 @@ impl Ivr {
     ) -> Result<StepReport> {
         let now = format_time(self.clock.now());
         let Some(row) = calls::get(tx, &request.call_sid)? else {
-            let mut row = CallRow {
+            let row = CallRow {
                 call_sid: request.call_sid.clone(),
                 from_number: request.from.clone(),
                 to_number: request.to.clone(),
                 stir_verstat: request.stir_verstat.clone(),
                 state: to_json(&state)?,
                 step: 1,
-                last_reply: String::new(),
                 updated_at: now.clone(),
                 ended_at: None,
                 kind: kind.to_owned(),
             };
-            row.last_reply = self.render(&reply, &state, &row, 1);
-            calls::insert(tx, &row)?;
-            let mut report = Self::report(row.last_reply, outcome);
+            let twiml = self.render(&reply, &state, &row, 1);
+            calls::insert(tx, &row, &twiml)?;
+            let mut report = Self::report(twiml, outcome);
             report.new_call = kind == "caller";
             return Ok(report);
         };
         if row.step == 1 && row.ended_at.is_none() && row.kind == kind {
-            return Ok(Self::report(row.last_reply, "replayed"));
+            return Ok(Self::report(self.last_reply(tx, &row)?, "replayed"));
         }
         // The same CallSid arriving at the start again is out of order;
         // repeat where the call stands.
@@ -304,7 +308,7 @@ impl Ivr {
         // panic the step (and answer the fallback) instead of repeating it.
         if step.checked_add(1) == Some(row.step) {
             return Ok(Guarded::Answer(Self::report(
-                row.last_reply.clone(),
+                self.last_reply(tx, row)?,
                 "replayed",
             )));
         }
@@ -420,6 +424,12 @@ impl Ivr {
         render::hold(&self.prompts, Language::EnUs, &self.config.base_url, None)
     }
 
+    /// The answer the call's previous step got, for its retry.
+    fn last_reply(&self, tx: &rusqlite::Connection, row: &CallRow) -> Result<String> {
+        // The row was read in this same transaction, so it is there.
+        Ok(calls::last_reply(tx, &row.call_sid)?.unwrap_or_default())
+    }
+
     fn lapsed(&self, row: &CallRow, now: DateTime<Utc>) -> bool {
         DateTime::parse_from_rfc3339(&row.updated_at)
             .map(|t| now - t.to_utc() > self.config.idle_timeout)
@@ -439,10 +449,12 @@ impl Ivr {
         let step = row.step + 1;
         let twiml = self.render(reply, state, row, step);
         let json = to_json(state)?;
-        let was_routed =
-            from_json::<S>(&row.state).is_ok_and(|before| before.queue_context().is_some());
         let now_text = format_time(now);
         let context = state.queue_context();
+        // Only a routed state can be newly routed; the stored one is read
+        // again just then.
+        let newly_routed = context.is_some()
+            && !from_json::<S>(&row.state).is_ok_and(|before| before.queue_context().is_some());
         let context_json = context.as_ref().map(to_json).transpose()?;
         let update = CallUpdate {
             state: &json,
@@ -455,7 +467,7 @@ impl Ivr {
             pending_case: state.pending_case(),
         };
         calls::update(tx, &row.call_sid, &update)?;
-        if context.is_some() && !was_routed {
+        if newly_routed {
             queue::enqueue(tx, &row.call_sid, now.timestamp_micros())?;
         }
         if state.is_ended() {

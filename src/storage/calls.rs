@@ -17,8 +17,6 @@ pub struct CallRow {
     pub state: String,
     /// The step number the next webhook must carry.
     pub step: u32,
-    /// The TwiML answered to step `step - 1`, replayed on retries.
-    pub last_reply: String,
     /// Last webhook (RFC 3339).
     pub updated_at: String,
     /// Set once the call is over.
@@ -51,7 +49,7 @@ pub struct CallUpdate<'a> {
 /// The call with this SID.
 pub fn get(conn: &Connection, call_sid: &str) -> rusqlite::Result<Option<CallRow>> {
     conn.prepare_cached(
-        "SELECT call_sid, from_number, to_number, stir_verstat, state, step, last_reply,
+        "SELECT call_sid, from_number, to_number, stir_verstat, state, step,
                 updated_at, ended_at, kind
          FROM calls WHERE call_sid = ?1",
     )?
@@ -63,17 +61,25 @@ pub fn get(conn: &Connection, call_sid: &str) -> rusqlite::Result<Option<CallRow
             stir_verstat: r.get(3)?,
             state: r.get(4)?,
             step: r.get(5)?,
-            last_reply: r.get(6)?,
-            updated_at: r.get(7)?,
-            ended_at: r.get(8)?,
-            kind: r.get(9)?,
+            updated_at: r.get(6)?,
+            ended_at: r.get(7)?,
+            kind: r.get(8)?,
         })
     })
     .optional()
 }
 
-/// Records a new call with its first answer.
-pub fn insert(conn: &Connection, call: &CallRow) -> rusqlite::Result<()> {
+/// The TwiML answered to the call's step before the one it expects now,
+/// which a retry of that step gets again. Read only when replaying: it is
+/// the largest part of the row.
+pub fn last_reply(conn: &Connection, call_sid: &str) -> rusqlite::Result<Option<String>> {
+    conn.prepare_cached("SELECT last_reply FROM calls WHERE call_sid = ?1")?
+        .query_row([call_sid], |r| r.get(0))
+        .optional()
+}
+
+/// Records a new call with its first answer, `reply`.
+pub fn insert(conn: &Connection, call: &CallRow, reply: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(
         "INSERT INTO calls (call_sid, from_number, to_number, stir_verstat, state, step,
                             last_reply, started_at, updated_at, kind)
@@ -86,7 +92,7 @@ pub fn insert(conn: &Connection, call: &CallRow) -> rusqlite::Result<()> {
         call.stir_verstat,
         call.state,
         call.step,
-        call.last_reply,
+        reply,
         call.updated_at,
         call.kind
     ])?;

@@ -80,6 +80,12 @@ impl GroupSync {
         }
     }
 
+    /// Holds every fsync back until the result is dropped.
+    #[cfg(test)]
+    pub(super) fn stall(&self) -> impl Drop + '_ {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// How many fsyncs have run.
     pub fn flushes(&self) -> u64 {
         self.state.lock().unwrap_or_else(|p| p.into_inner()).flushes

@@ -26,7 +26,7 @@ mod schema;
 pub mod web;
 mod writer;
 
-pub use writer::Pending;
+pub use writer::{Durability, Pending};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -160,7 +160,17 @@ impl Db {
         T: Send + 'static,
         E: From<StorageError> + Send + 'static,
     {
-        self.batches.submit(work)
+        self.batches.submit(Durability::OnDisk, work)
+    }
+
+    /// [`Db::submit`], answered as `durability` says.
+    pub fn submit_with<T, E, F>(&self, durability: Durability, work: F) -> Pending<T, E>
+    where
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StorageError> + Send + 'static,
+    {
+        self.batches.submit(durability, work)
     }
 
     /// How many batches the batching writer has committed, for tests and

@@ -8,8 +8,11 @@
 //! while the writer is busy are therefore run together, each inside its
 //! own savepoint (so one step's failure undoes only that step), and
 //! committed as one transaction. A second thread fsyncs the log after
-//! each commit while the writer runs the next batch; nobody hears about a
-//! step until the fsync that covers its commit has finished.
+//! each commit while the writer runs the next batch. A step that appended
+//! to the audit log (a verification, a new PIN, anything else audited),
+//! or whose submitter asked for it, is answered only once the fsync that
+//! covers its commit has finished; a step that only moved a call along is
+//! answered at its commit ([`Durability`]).
 //!
 //! One long-lived connection also keeps its page cache warm: connections
 //! taking turns from a pool each find the cache stale after the others'
@@ -20,7 +23,7 @@ use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::task::{Context, Poll};
 
@@ -35,11 +38,29 @@ use super::{BUSY_TIMEOUT, StorageError};
 /// does not wait long on the last.
 const MAX_BATCH: usize = 128;
 
+/// When a submitted step is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Once an fsync that covers its commit has finished.
+    OnDisk,
+    /// Once committed; once on disk as well if it appended to the audit
+    /// log. A commit not yet fsynced survives the process being killed
+    /// (the kernel holds it), but not the machine losing power: then the
+    /// call steps back to where its last durable step left it, which its
+    /// step numbers already handle, while nothing audited can be lost.
+    OnDiskIfAudited,
+}
+
+/// The table whose every insert must be on disk before it is reported.
+const AUDIT_TABLE: &str = "audit_events";
+
 /// A step waiting for the writer, with its type erased.
 trait Job: Send {
     /// The one who submitted it has stopped waiting: its caller was
     /// answered otherwise, so it must not run.
     fn abandoned(&self) -> bool;
+    /// How long its answer waits.
+    fn durability(&self) -> Durability;
     /// Runs the step on `conn` inside the open transaction. Returns
     /// whether it succeeded (its savepoint is kept) and the reply to send
     /// once the transaction's fate is known.
@@ -56,6 +77,7 @@ trait Reply: Send {
 
 struct Step<F, T, E> {
     work: F,
+    durability: Durability,
     reply: oneshot::Sender<Result<T, E>>,
 }
 
@@ -69,8 +91,12 @@ where
         self.reply.is_closed()
     }
 
+    fn durability(&self) -> Durability {
+        self.durability
+    }
+
     fn run(self: Box<Self>, conn: &Connection) -> (bool, Box<dyn Reply>) {
-        let Step { work, reply } = *self;
+        let Step { work, reply, .. } = *self;
         let result = std::panic::catch_unwind(AssertUnwindSafe(|| work(conn)))
             .unwrap_or_else(|_| Err(StorageError::Panicked.into()));
         // Given up on while it ran: undone, as if it never had.
@@ -117,9 +143,14 @@ pub(super) fn open_write_connection(
     let mut conn = Connection::open(path)?;
     configure(&mut conn)?;
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    // A log that grew in a burst is cut back to this when it starts over.
+    conn.pragma_update(None, "journal_size_limit", LOG_SIZE_LIMIT)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
+
+/// Bytes a log file is cut back to when it starts over.
+const LOG_SIZE_LIMIT: i64 = 64 << 20;
 
 /// How often the log is checkpointed into the database file.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
@@ -150,10 +181,20 @@ impl Writer {
         sync: Arc<GroupSync>,
         checkpointing: Connection,
     ) -> Result<Self, StorageError> {
+        let audited = Arc::new(AtomicBool::new(false));
+        let marks = Arc::clone(&audited);
+        turn.lock().update_hook(Some(
+            move |_: rusqlite::hooks::Action, _: &str, table: &str, _: i64| {
+                if table == AUDIT_TABLE {
+                    marks.store(true, Ordering::Relaxed);
+                }
+            },
+        ))?;
         let (checkpoints, stop) = mpsc::channel::<()>();
+        let held = Arc::clone(&turn);
         std::thread::Builder::new()
             .name("pinline-checkpointer".into())
-            .spawn(move || checkpoint_loop(&checkpointing, &stop))
+            .spawn(move || checkpoint_loop(&checkpointing, &held, &stop))
             .map_err(StorageError::Thread)?;
         let (jobs, queue) = mpsc::channel::<Box<dyn Job>>();
         let (committed, to_flush) = mpsc::channel::<Vec<Box<dyn Reply>>>();
@@ -165,7 +206,7 @@ impl Writer {
             .map_err(StorageError::Thread)?;
         std::thread::Builder::new()
             .name("pinline-writer".into())
-            .spawn(move || write_loop(&queue, &committed, &turn, &counted))
+            .spawn(move || write_loop(&queue, &committed, &turn, &counted, &audited))
             .map_err(StorageError::Thread)?;
         Ok(Self {
             jobs,
@@ -179,8 +220,8 @@ impl Writer {
         self.commits.load(Ordering::Relaxed)
     }
 
-    /// Queues `work`; the answer resolves once its commit is durable.
-    pub(super) fn submit<T, E, F>(&self, work: F) -> Pending<T, E>
+    /// Queues `work`; the answer resolves as `durability` says.
+    pub(super) fn submit<T, E, F>(&self, durability: Durability, work: F) -> Pending<T, E>
     where
         F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
@@ -189,7 +230,11 @@ impl Writer {
         let (reply, answer) = oneshot::channel();
         // A send fails only when the writer thread is gone; the dropped
         // reply then resolves the answer with that fault.
-        let _ = self.jobs.send(Box::new(Step { work, reply }));
+        let _ = self.jobs.send(Box::new(Step {
+            work,
+            durability,
+            reply,
+        }));
         Pending { answer }
     }
 }
@@ -225,6 +270,7 @@ fn write_loop(
     committed: &mpsc::Sender<Vec<Box<dyn Reply>>>,
     turn: &parking_lot::Mutex<Connection>,
     commits: &AtomicU64,
+    audited: &AtomicBool,
 ) {
     while let Ok(first) = queue.recv() {
         let mut batch = Vec::with_capacity(MAX_BATCH);
@@ -239,10 +285,16 @@ fn write_loop(
         if batch.is_empty() {
             continue;
         }
-        let Some(replies) = run_batch(batch, turn) else {
+        let Some(replies) = run_batch(batch, turn, audited) else {
             continue;
         };
         commits.fetch_add(1, Ordering::Relaxed);
+        let (to_sync, now): (Vec<_>, Vec<_>) = replies.into_iter().partition(|r| r.1);
+        now.into_iter().for_each(|(reply, _)| reply.send(Ok(())));
+        if to_sync.is_empty() {
+            continue;
+        }
+        let replies = to_sync.into_iter().map(|(reply, _)| reply).collect();
         if let Err(mpsc::SendError(replies)) = committed.send(replies) {
             refuse_all(Vec::new(), replies, StorageError::WriterGone);
         }
@@ -250,13 +302,15 @@ fn write_loop(
 }
 
 /// Runs `batch` as one transaction, each step in a savepoint, and returns
-/// the replies to send once the commit is durable. On a fault of the
-/// transaction itself (the lock, a savepoint, the commit) everything is
-/// rolled back and every step is answered with the fault at once.
+/// the replies to send once it has committed, each with whether it must
+/// wait for the fsync too. On a fault of the transaction itself (the
+/// lock, a savepoint, the commit) everything is rolled back and every
+/// step is answered with the fault at once.
 fn run_batch(
     batch: Vec<Box<dyn Job>>,
     turn: &parking_lot::Mutex<Connection>,
-) -> Option<Vec<Box<dyn Reply>>> {
+    audited: &AtomicBool,
+) -> Option<Vec<(Box<dyn Reply>, bool)>> {
     let Some(writing) = turn.try_lock_for(BUSY_TIMEOUT) else {
         refuse_all(batch, Vec::new(), StorageError::Busy);
         return None;
@@ -276,27 +330,32 @@ fn run_batch(
         if let Err(e) = run(conn, "SAVEPOINT step") {
             refuse_all(
                 std::iter::once(job).chain(jobs).collect(),
-                replies,
+                replies_only(replies),
                 abort(conn, e),
             );
             return None;
         }
+        let durability = job.durability();
+        audited.store(false, Ordering::Relaxed);
         let (kept, reply) = job.run(conn);
-        replies.push(reply);
+        // A step undone wrote nothing that could be lost.
+        let must_sync =
+            kept && (durability == Durability::OnDisk || audited.load(Ordering::Relaxed));
+        replies.push((reply, must_sync));
         let undone = if kept {
             Ok(())
         } else {
             run(conn, "ROLLBACK TO step")
         };
         if let Err(e) = undone.and_then(|()| run(conn, "RELEASE step")) {
-            refuse_all(jobs.collect(), replies, abort(conn, e));
+            refuse_all(jobs.collect(), replies_only(replies), abort(conn, e));
             return None;
         }
     }
     match run(conn, "COMMIT") {
         Ok(()) => Some(replies),
         Err(e) => {
-            refuse_all(Vec::new(), replies, abort(conn, e));
+            refuse_all(Vec::new(), replies_only(replies), abort(conn, e));
             None
         }
     }
@@ -309,10 +368,19 @@ fn run(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
 }
 
 /// Answers every step of a failed batch, run or not, with `fault`.
-fn refuse_all(not_run: Vec<Box<dyn Job>>, ran: Vec<Box<dyn Reply>>, fault: StorageError) {
+fn refuse_all(
+    not_run: Vec<Box<dyn Job>>,
+    ran: impl IntoIterator<Item = Box<dyn Reply>>,
+    fault: StorageError,
+) {
     let fault = Arc::new(fault);
     not_run.into_iter().for_each(|job| job.refuse(&fault));
     ran.into_iter().for_each(|reply| reply.send(Err(&fault)));
+}
+
+/// The replies of the steps run so far, for answering them all alike.
+fn replies_only(ran: Vec<(Box<dyn Reply>, bool)>) -> impl Iterator<Item = Box<dyn Reply>> {
+    ran.into_iter().map(|(reply, _)| reply)
 }
 
 /// Rolls back whatever is still open after a fault of the transaction.
@@ -325,13 +393,38 @@ fn abort(conn: &Connection, fault: rusqlite::Error) -> StorageError {
     StorageError::from(fault)
 }
 
-/// Copies committed pages from the log into the database file, without
-/// waiting for anyone: a `PASSIVE` checkpoint takes no lock a writer or
-/// reader needs, and does nothing when the log has nothing new.
-fn checkpoint_loop(conn: &Connection, stop: &mpsc::Receiver<()>) {
+/// Log frames past which the checkpointer makes sure the log starts over:
+/// rarely enough that holding the writer back for it is seldom felt, and
+/// about the size the log is cut back to.
+const RESTART_AFTER_FRAMES: i64 = LOG_SIZE_LIMIT / 4096;
+
+/// Copies committed pages from the log into the database file. A
+/// `PASSIVE` checkpoint takes no lock a writer or reader needs, so it
+/// runs beside the commits, and does nothing when the log has nothing new.
+///
+/// But SQLite starts the log over only when a write begins with every
+/// frame already copied, which never happens while commits keep coming:
+/// each lands before the checkpoint copying the ones before it is done,
+/// and the log grows by every page written, without end (and reads slow
+/// down as they search it). So when the log is long, a second pass
+/// copies what came in during the first while holding back the writer
+/// between two batches; that pass is short, and the next write then
+/// starts the log over. (The counts a checkpoint returns cannot tell
+/// that it fell behind: they describe the log as the checkpoint began.)
+fn checkpoint_loop(
+    conn: &Connection,
+    turn: &parking_lot::Mutex<Connection>,
+    stop: &mpsc::Receiver<()>,
+) {
     let mut failing = false;
     while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
-        let done = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+        let done = checkpoint(conn).and_then(|frames| {
+            if frames > RESTART_AFTER_FRAMES {
+                let _writes_held = turn.lock();
+                checkpoint(conn)?;
+            }
+            Ok(())
+        });
         // Logged when it starts failing and when it recovers, not each
         // time: a full disk would otherwise log four lines a second.
         match (done, failing) {
@@ -346,6 +439,12 @@ fn checkpoint_loop(conn: &Connection, stop: &mpsc::Receiver<()>) {
             _ => {}
         }
     }
+}
+
+/// One `PASSIVE` checkpoint; returns the frames in the log as it began
+/// (all of them copied, unless a reader was still using some).
+fn checkpoint(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1))
 }
 
 fn flush_loop(to_flush: &mpsc::Receiver<Vec<Box<dyn Reply>>>, sync: &GroupSync) {
@@ -368,6 +467,7 @@ mod tests {
     use std::time::Duration;
 
     use super::super::{Db, StorageError};
+    use super::Durability;
 
     fn count(db: &Db) -> i64 {
         db.conn()
@@ -414,6 +514,47 @@ mod tests {
         );
         assert!(db.flushes() - flushes <= used, "one fsync covers a batch");
         assert!(db.flushes() > flushes, "answered only after an fsync");
+    }
+
+    fn answered<T, E>(pending: &mut super::Pending<T, E>, within: Duration) -> bool {
+        let until = std::time::Instant::now() + within;
+        loop {
+            if !pending.answer.is_empty() {
+                return true;
+            }
+            if std::time::Instant::now() > until {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn only_steps_that_audit_or_ask_for_it_wait_for_the_fsync() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("w.db")).unwrap();
+        let stalled = db.sync.stall();
+        let mut progress = db.submit_with(Durability::OnDiskIfAudited, insert("w-moved".into()));
+        assert!(
+            answered(&mut progress, Duration::from_secs(5)),
+            "a step that audits nothing is answered at its commit"
+        );
+        progress.wait().unwrap();
+        let mut audited = db.submit_with(Durability::OnDiskIfAudited, |conn| {
+            conn.execute(
+                "INSERT INTO audit_events (at, actor, channel, event, detail, tag)
+                 VALUES ('2026-01-01T00:00:00Z', 'cli', 'cli', 'viewed', '', x'00')",
+                [],
+            )?;
+            Ok::<_, StorageError>(())
+        });
+        let mut on_disk = db.submit(insert("w-synced".into()));
+        assert!(!answered(&mut audited, Duration::from_millis(300)));
+        assert!(!answered(&mut on_disk, Duration::ZERO));
+        drop(stalled);
+        audited.wait().unwrap();
+        on_disk.wait().unwrap();
+        assert_eq!(count(&db), 2);
     }
 
     #[test]
@@ -501,6 +642,56 @@ mod tests {
         assert!(
             grown > 1_000_000,
             "only {grown} bytes reached the database file"
+        );
+    }
+
+    /// The checkpoint sequence in the log's header, which counts the
+    /// times it started over.
+    fn log_sequence(path: &std::path::Path) -> u32 {
+        use std::io::Read;
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        let mut header = [0u8; 16];
+        std::fs::File::open(&wal)
+            .and_then(|mut f| f.read_exact(&mut header))
+            .map_or(0, |()| {
+                u32::from_be_bytes([header[12], header[13], header[14], header[15]])
+            })
+    }
+
+    #[test]
+    fn the_log_starts_over_although_commits_never_pause() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.db");
+        let db = std::sync::Arc::new(Db::open(&path).unwrap());
+        let until = std::time::Instant::now() + super::CHECKPOINT_EVERY * 8;
+        let writers: Vec<_> = (0..4)
+            .map(|t| {
+                let db = std::sync::Arc::clone(&db);
+                std::thread::spawn(move || {
+                    let mut i = 0;
+                    while std::time::Instant::now() < until {
+                        i += 1;
+                        db.submit_with(Durability::OnDiskIfAudited, move |conn| {
+                            conn.execute(
+                                "INSERT OR REPLACE INTO meta VALUES (?1, ?2)",
+                                rusqlite::params![format!("w{t}-{}", i % 64), "x".repeat(2000)],
+                            )?;
+                            Ok::<_, StorageError>(())
+                        })
+                        .wait()
+                        .unwrap();
+                    }
+                    i
+                })
+            })
+            .collect();
+        let first = log_sequence(&path);
+        let steps: u64 = writers.into_iter().map(|w| w.join().unwrap()).sum();
+        let restarts = log_sequence(&path) - first;
+        assert!(
+            restarts >= 2,
+            "the log started over {restarts} times in {steps} steps"
         );
     }
 

@@ -3,7 +3,13 @@
 //! document of the same size with no storage.
 //!
 //! Run: `cargo bench --bench load` (options after `--`: `--closed 50`,
-//! `--open 200`, `--pause-ms 20`, `--seconds 10`, `--waiting 1000`).
+//! `--open 200`, `--pause-ms 20`, `--seconds 10`, `--slices 5`,
+//! `--waiting 1000`, and `--server PATH` to load another build of
+//! `pinline` than this one's).
+//!
+//! The closed-loop runs take turns in slices (bare, floor, pinline, bare,
+//! …) so that all three see the same machine: on a shared machine the
+//! bare rate alone can move by a third from one minute to the next.
 //! Figures and their reading are in docs/PERFORMANCE.md.
 
 use std::collections::BTreeMap;
@@ -18,18 +24,23 @@ use pinline::crypto::{PinCipher, SecretKey};
 use pinline::domain::account::{NewUser, PhoneNumber, Role, UserId};
 use pinline::domain::lock::LockPolicy;
 use pinline::registry::{ImportRow, Origin, Registry};
-use pinline::storage::Db;
+use pinline::storage::{Db, Durability};
 use tokio::sync::Mutex;
 
 const TOKEN: &str = "load-test-token";
 const BARE_ENV: &str = "PINLINE_LOAD_BARE";
+/// Set (to a database path) for the floor server: the bare handler plus
+/// one committed row per request.
+const FLOOR_ENV: &str = "PINLINE_LOAD_FLOOR";
 
 struct Options {
     closed: usize,
     open: usize,
     pause: Duration,
     seconds: u64,
+    slices: u32,
     waiting: usize,
+    server: std::path::PathBuf,
 }
 
 fn options() -> Options {
@@ -46,13 +57,19 @@ fn options() -> Options {
         open: value("--open", 200) as usize,
         pause: Duration::from_millis(value("--pause-ms", 20)),
         seconds: value("--seconds", 10),
+        slices: value("--slices", 5).max(1) as u32,
         waiting: value("--waiting", 1000) as usize,
+        server: args
+            .iter()
+            .position(|a| a == "--server")
+            .and_then(|i| args.get(i + 1))
+            .map_or_else(|| env!("CARGO_BIN_EXE_pinline").into(), Into::into),
     }
 }
 
 fn main() {
     if std::env::var_os(BARE_ENV).is_some() {
-        bare_server();
+        bare_server(std::env::var_os(FLOOR_ENV).map(std::path::PathBuf::from));
         return;
     }
     let opts = options();
@@ -62,8 +79,9 @@ fn main() {
     let users = opts.closed.max(opts.open).max(opts.waiting);
     let ids = seed(&db, &pin_key, &audit_key, users);
 
-    let server = Server::pinline(&db, &pin_key, &audit_key);
-    let bare = Server::bare();
+    let server = Server::pinline(&opts.server, &db, &pin_key, &audit_key);
+    let bare = Server::bare(None);
+    let floor = Server::bare(Some(&dir.path().join("floor.db")));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -77,15 +95,32 @@ fn main() {
         let pins = Arc::new(Pins::open(&db, &pin_key));
         let duration = Duration::from_secs(opts.seconds);
 
-        let cpu = Cpu::start(&bare);
-        let bare_rate = hammer(&client, &bare.base, opts.closed, duration).await;
+        let slice = duration / opts.slices;
+        let (mut bare_cpu, mut floor_cpu, mut closed_cpu) =
+            (Cpu::new(&bare), Cpu::new(&floor), Cpu::new(&server));
+        let (mut bare_done, mut floor_done) = (0u64, 0u64);
+        let mut closed = Tally::default();
+        for _ in 0..opts.slices {
+            bare_done += bare_cpu.during(hammer(&client, &bare.base, opts.closed, slice)).await;
+            floor_done += floor_cpu.during(hammer(&client, &floor.base, opts.closed, slice)).await;
+            let part = closed_cpu
+                .during(calls(&client, &server.base, &ids, &pins, opts.closed, Duration::ZERO, slice))
+                .await;
+            closed.merge(part);
+        }
+        let measured = slice.as_secs_f64() * f64::from(opts.slices);
+        let bare_rate = bare_done as f64 / measured;
+        let floor_rate = floor_done as f64 / measured;
         println!("bare axum handler, {} connections: {bare_rate:.0} requests/s", opts.closed);
-        cpu.print(bare_rate * duration.as_secs_f64(), "request");
-
-        let cpu = Cpu::start(&server);
-        let closed = calls(&client, &server.base, &ids, &pins, opts.closed, Duration::ZERO, duration).await;
+        bare_cpu.print(bare_done as f64, "request");
+        println!(
+            "floor (bare plus one committed 1 KiB row per request), {} connections: {floor_rate:.0} requests/s = {:.3} of bare",
+            opts.closed,
+            floor_rate / bare_rate
+        );
+        floor_cpu.print(floor_done as f64, "request");
         closed.print(&format!("closed loop, {} callers, no pauses", opts.closed));
-        cpu.print(closed.webhooks as f64, "webhook");
+        closed_cpu.print(closed.webhooks as f64, "webhook");
         let per_call = closed.webhooks as f64 / closed.calls.max(1) as f64;
         let ceiling = bare_rate / per_call;
         println!(
@@ -95,8 +130,10 @@ fn main() {
         );
         println!("  webhooks/s pinline ÷ bare requests/s: {:.3}", closed.webhooks_per_sec() / bare_rate);
 
-        let cpu = Cpu::start(&server);
-        let open = calls(&client, &server.base, &ids, &pins, opts.open, opts.pause, duration).await;
+        let mut cpu = Cpu::new(&server);
+        let open = cpu
+            .during(calls(&client, &server.base, &ids, &pins, opts.open, opts.pause, duration))
+            .await;
         open.print(&format!("{} callers pausing {} ms between webhooks", opts.open, opts.pause.as_millis()));
         cpu.print(open.webhooks as f64, "webhook");
 
@@ -178,8 +215,8 @@ struct Server {
 }
 
 impl Server {
-    fn pinline(db: &Path, pin_key: &SecretKey, audit_key: &SecretKey) -> Self {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_pinline"));
+    fn pinline(binary: &Path, db: &Path, pin_key: &SecretKey, audit_key: &SecretKey) -> Self {
+        let mut command = Command::new(binary);
         command
             .args([
                 "serve",
@@ -198,9 +235,13 @@ impl Server {
         Self::spawn(command, "pinline listening on http://")
     }
 
-    fn bare() -> Self {
+    /// The bare server; with `floor`, the floor server on that database.
+    fn bare(floor: Option<&Path>) -> Self {
         let mut command = Command::new(std::env::current_exe().expect("this benchmark"));
         command.env(BARE_ENV, "1");
+        if let Some(db) = floor {
+            command.env(FLOOR_ENV, db);
+        }
         Self::spawn(command, "bare listening on http://")
     }
 
@@ -238,25 +279,33 @@ impl Server {
     }
 }
 
-/// CPU time used by a server and by this load generator over one run:
-/// unlike rates, it hardly depends on what else shares the machine.
+/// CPU time used by a server and by this load generator over the runs
+/// against it: unlike rates, it hardly depends on what else shares the
+/// machine.
 struct Cpu {
-    server: u32,
-    started: (f64, f64),
+    server: String,
+    used: (f64, f64),
 }
 
 impl Cpu {
-    fn start(server: &Server) -> Self {
-        let server = server.child.id();
+    fn new(server: &Server) -> Self {
         Self {
-            server,
-            started: (cpu_seconds(&server.to_string()), cpu_seconds("self")),
+            server: server.child.id().to_string(),
+            used: (0.0, 0.0),
         }
     }
 
+    /// Runs `run`, adding the CPU time used meanwhile.
+    async fn during<T>(&mut self, run: impl std::future::Future<Output = T>) -> T {
+        let started = (cpu_seconds(&self.server), cpu_seconds("self"));
+        let out = run.await;
+        self.used.0 += cpu_seconds(&self.server) - started.0;
+        self.used.1 += cpu_seconds("self") - started.1;
+        out
+    }
+
     fn print(&self, requests: f64, what: &str) {
-        let server = cpu_seconds(&self.server.to_string()) - self.started.0;
-        let generator = cpu_seconds("self") - self.started.1;
+        let (server, generator) = self.used;
         let per = |seconds: f64| seconds * 1e6 / requests.max(1.0);
         println!(
             "  CPU per {what}: server {:.0} µs, load generator {:.0} µs",
@@ -293,9 +342,14 @@ impl Drop for Server {
 }
 
 /// A TwiML document the size of pinline's PIN prompt, answered with no
-/// storage: the ceiling of what the HTTP stack alone can do here.
-fn bare_server() {
+/// storage: the ceiling of what the HTTP stack alone can do here. With
+/// `floor`, each request first commits a 1 KiB row (one of 10,000, in
+/// turn) through pinline's batching writer on that database, answered at
+/// its commit as a call step that audits nothing is: the least any stored
+/// webhook step costs.
+fn bare_server(floor: Option<std::path::PathBuf>) {
     use axum::routing::post;
+    use std::sync::atomic::{AtomicU64, Ordering};
     let twiml: &'static str = Box::leak(
         format!(
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Gather input=\"dtmf\" \
@@ -308,10 +362,27 @@ fn bare_server() {
         .into_boxed_str(),
     );
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let db = floor.map(|path| Arc::new(Db::open(&path).expect("the floor's database")));
+    let written = Arc::new(AtomicU64::new(0));
+    let row = Arc::new("x".repeat(1024));
     runtime.block_on(async move {
         let app = axum::Router::new().route(
             "/twiml",
-            post(move || async move { ([("content-type", "text/xml")], twiml) }),
+            post(move || async move {
+                if let Some(db) = &db {
+                    let (key, row) = (
+                        written.fetch_add(1, Ordering::Relaxed) % 10_000,
+                        row.clone(),
+                    );
+                    db.submit_with(Durability::OnDiskIfAudited, move |conn| {
+                        pinline::storage::meta::set(conn, &format!("floor-{key}"), &row)?;
+                        Ok::<_, pinline::storage::StorageError>(())
+                    })
+                    .await
+                    .expect("a committed row");
+                }
+                ([("content-type", "text/xml")], twiml)
+            }),
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -324,15 +395,15 @@ fn bare_server() {
     });
 }
 
-/// Requests per second of `connections` clients posting to the bare
-/// server for `duration`. Each request is built, signed and read as
-/// pinline's are, so that the two runs differ only in the server.
+/// Requests answered to `connections` clients posting to a bare server
+/// for `duration`. Each request is built, signed and read as pinline's
+/// are, so that the runs differ only in the server.
 async fn hammer(
     client: &reqwest::Client,
     base: &str,
     connections: usize,
     duration: Duration,
-) -> f64 {
+) -> u64 {
     let url = format!("{base}/twiml");
     let deadline = Instant::now() + duration;
     let mut tasks = tokio::task::JoinSet::new();
@@ -356,8 +427,7 @@ async fn hammer(
             tally.webhooks - tally.errors
         });
     }
-    let total: u64 = tasks.join_all().await.into_iter().sum();
-    total as f64 / duration.as_secs_f64()
+    tasks.join_all().await.into_iter().sum()
 }
 
 #[derive(Default)]
@@ -379,6 +449,7 @@ impl Tally {
     }
 
     fn merge(&mut self, other: Tally) {
+        self.elapsed += other.elapsed;
         self.calls += other.calls;
         self.webhooks += other.webhooks;
         self.errors += other.errors;

@@ -130,12 +130,17 @@ fn main() {
         );
         println!("  webhooks/s pinline ÷ bare requests/s: {:.3}", closed.webhooks_per_sec() / bare_rate);
 
-        let mut cpu = Cpu::new(&server);
-        let open = cpu
-            .during(calls(&client, &server.base, &ids, &pins, opts.open, opts.pause, duration))
-            .await;
-        open.print(&format!("{} callers pausing {} ms between webhooks", opts.open, opts.pause.as_millis()));
-        cpu.print(open.webhooks as f64, "webhook");
+        if opts.open > 0 {
+            let mut cpu = Cpu::new(&server);
+            let open = cpu
+                .during(calls(&client, &server.base, &ids, &pins, opts.open, opts.pause, duration))
+                .await;
+            open.print(&format!("{} callers pausing {} ms between webhooks", opts.open, opts.pause.as_millis()));
+            cpu.print(open.webhooks as f64, "webhook");
+        }
+        if opts.waiting == 0 {
+            return;
+        }
 
         let parked = park(&client, &server.base, &ids, &pins, opts.waiting).await;
         let (rss, peak) = server.memory();

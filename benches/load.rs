@@ -3,7 +3,8 @@
 //! document of the same size with no storage.
 //!
 //! Run: `cargo bench --bench load` (options after `--`: `--closed 50`,
-//! `--open 200`, `--pause-ms 20`, `--seconds 10`, `--slices 5`,
+//! `--open 200`, `--pause-ms 20,50,100` (one open-loop run for each
+//! pause, the first being the target's), `--seconds 10`, `--slices 5`,
 //! `--waiting 1000`, and `--server PATH` to load another build of
 //! `pinline` than this one's).
 //!
@@ -36,7 +37,7 @@ const FLOOR_ENV: &str = "PINLINE_LOAD_FLOOR";
 struct Options {
     closed: usize,
     open: usize,
-    pause: Duration,
+    pauses: Vec<Duration>,
     seconds: u64,
     slices: u32,
     waiting: usize,
@@ -55,7 +56,15 @@ fn options() -> Options {
     Options {
         closed: value("--closed", 50) as usize,
         open: value("--open", 200) as usize,
-        pause: Duration::from_millis(value("--pause-ms", 20)),
+        pauses: args
+            .iter()
+            .position(|a| a == "--pause-ms")
+            .and_then(|i| args.get(i + 1))
+            .map_or("20,50,100", String::as_str)
+            .split(',')
+            .filter_map(|ms| ms.trim().parse().ok())
+            .map(Duration::from_millis)
+            .collect(),
         seconds: value("--seconds", 10),
         slices: value("--slices", 5).max(1) as u32,
         waiting: value("--waiting", 1000) as usize,
@@ -130,12 +139,12 @@ fn main() {
         );
         println!("  webhooks/s pinline ÷ bare requests/s: {:.3}", closed.webhooks_per_sec() / bare_rate);
 
-        if opts.open > 0 {
+        for &pause in opts.pauses.iter().filter(|_| opts.open > 0) {
             let mut cpu = Cpu::new(&server);
             let open = cpu
-                .during(calls(&client, &server.base, &ids, &pins, opts.open, opts.pause, duration))
+                .during(calls(&client, &server.base, &ids, &pins, opts.open, pause, duration))
                 .await;
-            open.print(&format!("{} callers pausing {} ms between webhooks", opts.open, opts.pause.as_millis()));
+            open.print(&format!("{} callers pausing {} ms between webhooks", opts.open, pause.as_millis()));
             cpu.print(open.webhooks as f64, "webhook");
         }
         if opts.waiting == 0 {

@@ -465,11 +465,9 @@ impl Ivr {
             queue_class: context.as_ref().map(|c| c.class.as_str()),
             queue_context: context_json.as_deref(),
             pending_case: state.pending_case(),
+            enqueue_at: newly_routed.then(|| now.timestamp_micros()),
         };
         calls::update(tx, &row.call_sid, &update)?;
-        if newly_routed {
-            queue::enqueue(tx, &row.call_sid, now.timestamp_micros())?;
-        }
         if state.is_ended() {
             calls::end(tx, &row.call_sid, &json, "hung_up", &now_text)?;
         }

@@ -338,8 +338,8 @@ impl Registry {
         let Some(call) = queue::get(tx, call_sid)? else {
             return Ok(());
         };
-        if let Some(was) = queue::leave(tx, call_sid)? {
-            let detail = format!("caller hung up while {was}");
+        if queue::leave(tx, call_sid)? {
+            let detail = format!("caller hung up while {}", call.state);
             self.queue_event(tx, &call, origin, EventKind::LeftQueue, &detail)?;
         }
         Ok(())

@@ -44,6 +44,9 @@ pub struct CallUpdate<'a> {
     pub queue_context: Option<&'a str>,
     /// The case a routed call waits on.
     pub pending_case: Option<&'a str>,
+    /// Set when the call was routed just now: it joins the back of its
+    /// class in the queue, at this place (microseconds).
+    pub enqueue_at: Option<i64>,
 }
 
 /// The call with this SID.
@@ -101,17 +104,27 @@ pub fn insert(conn: &Connection, call: &CallRow, reply: &str) -> rusqlite::Resul
 
 /// Applies one step's changes.
 pub fn update(conn: &Connection, call_sid: &str, change: &CallUpdate<'_>) -> rusqlite::Result<()> {
-    conn.prepare_cached(
-        "UPDATE calls
-         SET state = ?2, step = ?3, last_reply = ?4, updated_at = ?5,
-             verified_user_id = ?6,
-             queue_class = ?7,
-             routed_at = CASE WHEN ?7 IS NULL THEN NULL ELSE coalesce(routed_at, ?5) END,
-             queue_context = ?8,
-             pending_case = ?9
-         WHERE call_sid = ?1",
-    )?
-    .execute(params![
+    macro_rules! set_step {
+        () => {
+            "UPDATE calls
+             SET state = ?2, step = ?3, last_reply = ?4, updated_at = ?5,
+                 verified_user_id = ?6,
+                 queue_class = ?7,
+                 routed_at = CASE WHEN ?7 IS NULL THEN NULL ELSE coalesce(routed_at, ?5) END,
+                 queue_context = ?8,
+                 pending_case = ?9"
+        };
+    }
+    const STEP: &str = concat!(set_step!(), " WHERE call_sid = ?1");
+    // The same, and into the queue at the back of its class: one statement
+    // for the step that routes a call, rather than two.
+    const STEP_INTO_QUEUE: &str = concat!(
+        set_step!(),
+        ", queue_state = 'waiting', queue_order = ?10,
+           claimed_by = NULL, claimed_at = NULL, bridged_at = NULL
+         WHERE call_sid = ?1"
+    );
+    let values = params![
         call_sid,
         change.state,
         change.step,
@@ -121,7 +134,16 @@ pub fn update(conn: &Connection, call_sid: &str, change: &CallUpdate<'_>) -> rus
         change.queue_class,
         change.queue_context,
         change.pending_case
-    ])?;
+    ];
+    match change.enqueue_at {
+        None => conn.prepare_cached(STEP)?.execute(values)?,
+        Some(order) => {
+            let mut with_order = values.to_vec();
+            with_order.push(&order);
+            conn.prepare_cached(STEP_INTO_QUEUE)?
+                .execute(with_order.as_slice())?
+        }
+    };
     Ok(())
 }
 

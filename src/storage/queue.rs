@@ -44,17 +44,6 @@ fn queued_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<QueuedCall> {
     })
 }
 
-/// Puts a routed call at the back of its class.
-pub fn enqueue(conn: &Connection, call_sid: &str, order: i64) -> rusqlite::Result<()> {
-    conn.prepare_cached(
-        "UPDATE calls SET queue_state = 'waiting', queue_order = ?2, claimed_by = NULL,
-             claimed_at = NULL, bridged_at = NULL
-         WHERE call_sid = ?1",
-    )?
-    .execute(params![call_sid, order])?;
-    Ok(())
-}
-
 /// The call `call_sid` if it is in the queue.
 pub fn get(conn: &Connection, call_sid: &str) -> rusqlite::Result<Option<QueuedCall>> {
     let sql = format!("{COLUMNS} WHERE call_sid = ?1 AND queue_state IS NOT NULL");
@@ -146,19 +135,16 @@ pub fn bridge(
     Ok(changed > 0)
 }
 
-/// Takes an ended call out of the queue.
-pub fn leave(conn: &Connection, call_sid: &str) -> rusqlite::Result<Option<String>> {
-    let before: Option<String> = conn
+/// Takes an ended call out of the queue if it was waiting or claimed;
+/// returns whether it was.
+pub fn leave(conn: &Connection, call_sid: &str) -> rusqlite::Result<bool> {
+    let changed = conn
         .prepare_cached(
-            "SELECT queue_state FROM calls WHERE call_sid = ?1 AND queue_state IN ('waiting', 'claimed')",
+            "UPDATE calls SET queue_state = 'left'
+             WHERE call_sid = ?1 AND queue_state IN ('waiting', 'claimed')",
         )?
-        .query_row([call_sid], |r| r.get(0))
-        .optional()?;
-    if before.is_some() {
-        conn.prepare_cached("UPDATE calls SET queue_state = 'left' WHERE call_sid = ?1")?
-            .execute([call_sid])?;
-    }
-    Ok(before)
+        .execute([call_sid])?;
+    Ok(changed > 0)
 }
 
 /// Where a waiting call stands: 1 for next.

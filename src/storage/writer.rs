@@ -396,7 +396,11 @@ fn abort(conn: &Connection, fault: rusqlite::Error) -> StorageError {
 /// Log frames past which the checkpointer makes sure the log starts over:
 /// rarely enough that holding the writer back for it is seldom felt, and
 /// about the size the log is cut back to.
+#[cfg(not(test))]
 const RESTART_AFTER_FRAMES: i64 = LOG_SIZE_LIMIT / 4096;
+/// Small in unit tests, so that they see several restarts in a second.
+#[cfg(test)]
+const RESTART_AFTER_FRAMES: i64 = 512;
 
 /// Copies committed pages from the log into the database file. A
 /// `PASSIVE` checkpoint takes no lock a writer or reader needs, so it
@@ -664,7 +668,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("w.db");
         let db = std::sync::Arc::new(Db::open(&path).unwrap());
-        let until = std::time::Instant::now() + super::CHECKPOINT_EVERY * 8;
+        let until = std::time::Instant::now() + super::CHECKPOINT_EVERY * 12;
         let writers: Vec<_> = (0..4)
             .map(|t| {
                 let db = std::sync::Arc::clone(&db);

@@ -409,8 +409,8 @@ const RESTART_AFTER_FRAMES: i64 = 512;
 /// But SQLite starts the log over only when a write begins with every
 /// frame already copied, which never happens while commits keep coming:
 /// each lands before the checkpoint copying the ones before it is done,
-/// and the log grows by every page written, without end (and reads slow
-/// down as they search it). So when the log is long, a second pass
+/// and the log grows by every page written, without end, as does the
+/// log index every read searches. So when the log is long, a second pass
 /// copies what came in during the first while holding back the writer
 /// between two batches; that pass is short, and the next write then
 /// starts the log over. (The counts a checkpoint returns cannot tell

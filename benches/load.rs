@@ -46,20 +46,17 @@ struct Options {
 
 fn options() -> Options {
     let args: Vec<String> = std::env::args().collect();
-    let value = |name: &str, default: u64| {
+    let text = |name: &str| {
         args.iter()
             .position(|a| a == name)
             .and_then(|i| args.get(i + 1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
     };
+    let value =
+        |name: &str, default: u64| text(name).and_then(|v| v.parse().ok()).unwrap_or(default);
     Options {
         closed: value("--closed", 50) as usize,
         open: value("--open", 200) as usize,
-        pauses: args
-            .iter()
-            .position(|a| a == "--pause-ms")
-            .and_then(|i| args.get(i + 1))
+        pauses: text("--pause-ms")
             .map_or("20,50,100", String::as_str)
             .split(',')
             .filter_map(|ms| ms.trim().parse().ok())
@@ -68,11 +65,7 @@ fn options() -> Options {
         seconds: value("--seconds", 10),
         slices: value("--slices", 5).max(1) as u32,
         waiting: value("--waiting", 1000) as usize,
-        server: args
-            .iter()
-            .position(|a| a == "--server")
-            .and_then(|i| args.get(i + 1))
-            .map_or_else(|| env!("CARGO_BIN_EXE_pinline").into(), Into::into),
+        server: text("--server").map_or_else(|| env!("CARGO_BIN_EXE_pinline").into(), Into::into),
     }
 }
 

@@ -248,7 +248,7 @@ impl Ivr {
             return Ok(report);
         };
         if row.step == 1 && row.ended_at.is_none() && row.kind == kind {
-            return Ok(Self::report(self.last_reply(tx, &row)?, "replayed"));
+            return Ok(Self::report(last_reply(tx, &row)?, "replayed"));
         }
         // The same CallSid arriving at the start again is out of order;
         // repeat where the call stands.
@@ -308,7 +308,7 @@ impl Ivr {
         // panic the step (and answer the fallback) instead of repeating it.
         if step.checked_add(1) == Some(row.step) {
             return Ok(Guarded::Answer(Self::report(
-                self.last_reply(tx, row)?,
+                last_reply(tx, row)?,
                 "replayed",
             )));
         }
@@ -422,12 +422,6 @@ impl Ivr {
     /// The hold loop when the queue cannot be read.
     pub fn hold_without_position(&self) -> String {
         render::hold(&self.prompts, Language::EnUs, &self.config.base_url, None)
-    }
-
-    /// The answer the call's previous step got, for its retry.
-    fn last_reply(&self, tx: &rusqlite::Connection, row: &CallRow) -> Result<String> {
-        // The row was read in this same transaction, so it is there.
-        Ok(calls::last_reply(tx, &row.call_sid)?.unwrap_or_default())
     }
 
     fn lapsed(&self, row: &CallRow, now: DateTime<Utc>) -> bool {
@@ -595,6 +589,12 @@ impl LineState for AgentState {
     fn is_ended(&self) -> bool {
         self.phase == AgentPhase::Ended
     }
+}
+
+/// The answer the call's previous step got, for its retry.
+fn last_reply(tx: &rusqlite::Connection, row: &CallRow) -> Result<String> {
+    // The row was read in this same transaction, so it is there.
+    Ok(calls::last_reply(tx, &row.call_sid)?.unwrap_or_default())
 }
 
 fn input(keys: &str) -> Input<'_> {

@@ -285,32 +285,48 @@ fn write_loop(
         if batch.is_empty() {
             continue;
         }
-        let Some(replies) = run_batch(batch, turn, audited) else {
+        let Some(Ran {
+            at_commit,
+            after_sync,
+        }) = run_batch(batch, turn, audited)
+        else {
             continue;
         };
         commits.fetch_add(1, Ordering::Relaxed);
-        let (to_sync, now): (Vec<_>, Vec<_>) = replies.into_iter().partition(|r| r.1);
-        now.into_iter().for_each(|(reply, _)| reply.send(Ok(())));
-        if to_sync.is_empty() {
+        at_commit.into_iter().for_each(|reply| reply.send(Ok(())));
+        if after_sync.is_empty() {
             continue;
         }
-        let replies = to_sync.into_iter().map(|(reply, _)| reply).collect();
-        if let Err(mpsc::SendError(replies)) = committed.send(replies) {
+        if let Err(mpsc::SendError(replies)) = committed.send(after_sync) {
             refuse_all(Vec::new(), replies, StorageError::WriterGone);
         }
     }
 }
 
+/// The replies of a batch's steps, by when they may be sent.
+#[derive(Default)]
+struct Ran {
+    /// Once the batch has committed.
+    at_commit: Vec<Box<dyn Reply>>,
+    /// Once an fsync has covered the commit too.
+    after_sync: Vec<Box<dyn Reply>>,
+}
+
+impl Ran {
+    fn all(self) -> impl Iterator<Item = Box<dyn Reply>> {
+        self.at_commit.into_iter().chain(self.after_sync)
+    }
+}
+
 /// Runs `batch` as one transaction, each step in a savepoint, and returns
-/// the replies to send once it has committed, each with whether it must
-/// wait for the fsync too. On a fault of the transaction itself (the
-/// lock, a savepoint, the commit) everything is rolled back and every
-/// step is answered with the fault at once.
+/// the replies to send once it has committed. On a fault of the
+/// transaction itself (the lock, a savepoint, the commit) everything is
+/// rolled back and every step is answered with the fault at once.
 fn run_batch(
     batch: Vec<Box<dyn Job>>,
     turn: &parking_lot::Mutex<Connection>,
     audited: &AtomicBool,
-) -> Option<Vec<(Box<dyn Reply>, bool)>> {
+) -> Option<Ran> {
     let Some(writing) = turn.try_lock_for(BUSY_TIMEOUT) else {
         refuse_all(batch, Vec::new(), StorageError::Busy);
         return None;
@@ -324,13 +340,13 @@ fn run_batch(
     // caller was already answered otherwise must not take effect now.
     let mut batch = batch;
     batch.retain(|job| !job.abandoned());
-    let mut replies = Vec::with_capacity(batch.len());
+    let mut ran = Ran::default();
     let mut jobs = batch.into_iter();
     while let Some(job) = jobs.next() {
         if let Err(e) = run(conn, "SAVEPOINT step") {
             refuse_all(
                 std::iter::once(job).chain(jobs).collect(),
-                replies_only(replies),
+                ran.all(),
                 abort(conn, e),
             );
             return None;
@@ -341,21 +357,25 @@ fn run_batch(
         // A step undone wrote nothing that could be lost.
         let must_sync =
             kept && (durability == Durability::OnDisk || audited.load(Ordering::Relaxed));
-        replies.push((reply, must_sync));
+        if must_sync {
+            ran.after_sync.push(reply);
+        } else {
+            ran.at_commit.push(reply);
+        }
         let undone = if kept {
             Ok(())
         } else {
             run(conn, "ROLLBACK TO step")
         };
         if let Err(e) = undone.and_then(|()| run(conn, "RELEASE step")) {
-            refuse_all(jobs.collect(), replies_only(replies), abort(conn, e));
+            refuse_all(jobs.collect(), ran.all(), abort(conn, e));
             return None;
         }
     }
     match run(conn, "COMMIT") {
-        Ok(()) => Some(replies),
+        Ok(()) => Some(ran),
         Err(e) => {
-            refuse_all(Vec::new(), replies_only(replies), abort(conn, e));
+            refuse_all(Vec::new(), ran.all(), abort(conn, e));
             None
         }
     }
@@ -376,11 +396,6 @@ fn refuse_all(
     let fault = Arc::new(fault);
     not_run.into_iter().for_each(|job| job.refuse(&fault));
     ran.into_iter().for_each(|reply| reply.send(Err(&fault)));
-}
-
-/// The replies of the steps run so far, for answering them all alike.
-fn replies_only(ran: Vec<(Box<dyn Reply>, bool)>) -> impl Iterator<Item = Box<dyn Reply>> {
-    ran.into_iter().map(|(reply, _)| reply)
 }
 
 /// Rolls back whatever is still open after a fault of the transaction.

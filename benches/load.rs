@@ -11,6 +11,9 @@
 //! The closed-loop runs take turns in slices (bare, floor, pinline, bare,
 //! …) so that all three see the same machine: on a shared machine the
 //! bare rate alone can move by a third from one minute to the next.
+//! The bare and floor servers also take the first open-loop load, so that
+//! pinline's latencies there stand beside what the HTTP stack alone, and
+//! the least durable storage, allow.
 //! Figures and their reading are in docs/PERFORMANCE.md.
 
 use std::collections::BTreeMap;
@@ -103,8 +106,14 @@ fn main() {
         let (mut bare_done, mut floor_done) = (0u64, 0u64);
         let mut closed = Tally::default();
         for _ in 0..opts.slices {
-            bare_done += bare_cpu.during(hammer(&client, &bare.base, opts.closed, slice)).await;
-            floor_done += floor_cpu.during(hammer(&client, &floor.base, opts.closed, slice)).await;
+            bare_done += bare_cpu
+                .during(hammer(&client, &bare.base, opts.closed, Duration::ZERO, slice))
+                .await
+                .answered();
+            floor_done += floor_cpu
+                .during(hammer(&client, &floor.base, opts.closed, Duration::ZERO, slice))
+                .await
+                .answered();
             let part = closed_cpu
                 .during(calls(&client, &server.base, &ids, &pins, opts.closed, Duration::ZERO, slice))
                 .await;
@@ -116,7 +125,7 @@ fn main() {
         println!("bare axum handler, {} connections: {bare_rate:.0} requests/s", opts.closed);
         bare_cpu.print(bare_done as f64, "request");
         println!(
-            "floor (bare plus one committed 1 KiB row per request), {} connections: {floor_rate:.0} requests/s = {:.3} of bare",
+            "floor (bare plus one committed 1 KiB row per request, two in five on disk before the answer), {} connections: {floor_rate:.0} requests/s = {:.3} of bare",
             opts.closed,
             floor_rate / bare_rate
         );
@@ -132,6 +141,20 @@ fn main() {
         );
         println!("  webhooks/s pinline ÷ bare requests/s: {:.3}", closed.webhooks_per_sec() / bare_rate);
 
+        // The open loop at the target's pause against the two servers
+        // without pinline: what the machine's HTTP stack and its disk
+        // allow any server at that load.
+        for (name, other) in [("bare", &bare), ("floor", &floor)] {
+            let Some(&pause) = opts.pauses.first().filter(|_| opts.open > 0) else {
+                break;
+            };
+            let mut cpu = Cpu::new(other);
+            let open = cpu
+                .during(hammer(&client, &other.base, opts.open, pause, duration))
+                .await;
+            open.print(&format!("{name}, {} clients pausing {} ms between requests", opts.open, pause.as_millis()));
+            cpu.print(open.webhooks as f64, "request");
+        }
         for &pause in opts.pauses.iter().filter(|_| opts.open > 0) {
             let mut cpu = Cpu::new(&server);
             let open = cpu
@@ -351,9 +374,11 @@ impl Drop for Server {
 /// A TwiML document the size of pinline's PIN prompt, answered with no
 /// storage: the ceiling of what the HTTP stack alone can do here. With
 /// `floor`, each request first commits a 1 KiB row (one of 10,000, in
-/// turn) through pinline's batching writer on that database, answered at
-/// its commit as a call step that audits nothing is: the least any stored
-/// webhook step costs.
+/// turn) through pinline's batching writer on that database. A request to
+/// `/twiml?disk` is answered once its row is on disk, as the PIN entry and
+/// the status callback are; the others at its commit, as steps that audit
+/// nothing are. That is the least a call's webhooks can cost
+/// with its verification durable before the answer.
 fn bare_server(floor: Option<std::path::PathBuf>) {
     use axum::routing::post;
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -375,13 +400,16 @@ fn bare_server(floor: Option<std::path::PathBuf>) {
     runtime.block_on(async move {
         let app = axum::Router::new().route(
             "/twiml",
-            post(move || async move {
+            post(move |uri: axum::http::Uri| async move {
                 if let Some(db) = &db {
-                    let (key, row) = (
-                        written.fetch_add(1, Ordering::Relaxed) % 10_000,
-                        row.clone(),
-                    );
-                    db.submit_with(Durability::OnDiskIfAudited, move |conn| {
+                    let key = written.fetch_add(1, Ordering::Relaxed) % 10_000;
+                    let row = row.clone();
+                    let durability = if uri.query() == Some("disk") {
+                        Durability::OnDisk
+                    } else {
+                        Durability::OnDiskIfAudited
+                    };
+                    db.submit_with(durability, move |conn| {
                         pinline::storage::meta::set(conn, &format!("floor-{key}"), &row)?;
                         Ok::<_, pinline::storage::StorageError>(())
                     })
@@ -402,21 +430,31 @@ fn bare_server(floor: Option<std::path::PathBuf>) {
     });
 }
 
-/// Requests answered to `connections` clients posting to a bare server
-/// for `duration`. Each request is built, signed and read as pinline's
-/// are, so that the runs differ only in the server.
+/// `connections` clients posting to a bare or floor server for `duration`,
+/// each pausing `pause` before a request. Each request is built, signed
+/// and read as pinline's are, so that the runs differ only in the server;
+/// two in five go to `/twiml?disk`, which only the floor tells apart.
 async fn hammer(
     client: &reqwest::Client,
     base: &str,
     connections: usize,
+    pause: Duration,
     duration: Duration,
-) -> u64 {
-    let url = format!("{base}/twiml");
-    let deadline = Instant::now() + duration;
+) -> Tally {
+    // Two requests in five wait for the disk, as in a call.
+    let (url, on_disk) = (format!("{base}/twiml"), format!("{base}/twiml?disk"));
+    let started = Instant::now();
+    let deadline = started + duration;
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..connections {
-        let (client, base, url) = (client.clone(), base.to_owned(), url.clone());
+        let (client, base, url, on_disk) = (
+            client.clone(),
+            base.to_owned(),
+            url.clone(),
+            on_disk.clone(),
+        );
         tasks.spawn(async move {
+            stagger(i, connections, pause).await;
             let mut tally = Tally::default();
             let mut n = 0u64;
             while Instant::now() < deadline {
@@ -426,15 +464,24 @@ async fn hammer(
                     base: &base,
                     sid: call_sid(i, n),
                     from: format!("+1555{i:07}"),
-                    pause: Duration::ZERO,
+                    pause,
                     tally: &mut tally,
                 };
-                caller.post("bare", &url, Some("1234")).await;
+                if matches!(n % 5, 2 | 4) {
+                    caller.post("?disk", &on_disk, Some("1234")).await;
+                } else {
+                    caller.post("plain", &url, Some("1234")).await;
+                }
             }
-            tally.webhooks - tally.errors
+            tally
         });
     }
-    tasks.join_all().await.into_iter().sum()
+    let mut total = Tally::default();
+    for tally in tasks.join_all().await {
+        total.merge(tally);
+    }
+    total.elapsed = started.elapsed();
+    total
 }
 
 #[derive(Default)]
@@ -449,6 +496,10 @@ struct Tally {
 impl Tally {
     fn calls_per_sec(&self) -> f64 {
         self.calls as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn answered(&self) -> u64 {
+        self.webhooks - self.errors
     }
 
     fn webhooks_per_sec(&self) -> f64 {
@@ -467,12 +518,20 @@ impl Tally {
 
     fn print(&self, title: &str) {
         println!("{title}:");
-        println!(
-            "  {:.0} calls/s, {:.0} webhooks/s, {} errors",
-            self.calls_per_sec(),
-            self.webhooks_per_sec(),
-            self.errors
-        );
+        if self.calls == 0 {
+            println!(
+                "  {:.0} requests/s, {} errors",
+                self.webhooks_per_sec(),
+                self.errors
+            );
+        } else {
+            println!(
+                "  {:.0} calls/s, {:.0} webhooks/s, {} errors",
+                self.calls_per_sec(),
+                self.webhooks_per_sec(),
+                self.errors
+            );
+        }
         let mut all: Vec<Duration> = self.latencies.values().flatten().copied().collect();
         for (step, latencies) in self
             .latencies
@@ -615,6 +674,18 @@ impl Caller<'_> {
     }
 }
 
+/// Spreads the first requests of `of` clients that pause `pause` evenly
+/// over one pause, as callers' calls begin at no common instant. Started
+/// together, they would keep arriving in bursts of all of them at once,
+/// and every latency would include the queue of its own burst.
+async fn stagger(i: usize, of: usize, pause: Duration) {
+    if !pause.is_zero() {
+        let share = u32::try_from(i).unwrap_or(u32::MAX);
+        let whole = u32::try_from(of.max(1)).unwrap_or(u32::MAX);
+        tokio::time::sleep(pause * share / whole).await;
+    }
+}
+
 fn form(params: &[(String, String)]) -> String {
     let mut out = form_urlencoded::Serializer::new(String::new());
     for (k, v) in params {
@@ -654,6 +725,7 @@ async fn calls(
         let (client, base, pins, total) =
             (client.clone(), base.to_owned(), pins.clone(), total.clone());
         tasks.spawn(async move {
+            stagger(i, callers, pause).await;
             let mut tally = Tally::default();
             let mut n = 0u64;
             while Instant::now() < deadline {

@@ -658,6 +658,73 @@ fn serve_demo_seeds_once_creates_private_keys_and_answers_health_checks() {
 }
 
 #[test]
+fn key_rotate_is_refused_while_a_server_serves_the_database() {
+    let p = Pinline::bare();
+    let (server, lines, address) = serve_demo(&p);
+    let (id, _) = demo_users(&lines).swap_remove(0);
+    let key_file = p.db().with_extension("pin.key");
+    let key = std::fs::read_to_string(&key_file).unwrap();
+    let pin = p.ok(&["pin", "show", &id]);
+
+    let refusal = p.refused(&["key", "rotate"]);
+    assert!(
+        refusal.contains("a pinline server is serving") && refusal.contains("stop it before"),
+        "{refusal}"
+    );
+    assert_eq!(std::fs::read_to_string(&key_file).unwrap(), key);
+    assert_eq!(
+        p.ok(&["pin", "show", &id]),
+        pin,
+        "still sealed under the key the server has"
+    );
+    assert!(get(&address, "/healthz").starts_with("HTTP/1.1 200"));
+
+    drop(server);
+    p.ok(&["key", "rotate"]);
+    assert_ne!(std::fs::read_to_string(&key_file).unwrap(), key);
+    assert_eq!(p.ok(&["pin", "show", &id]), pin);
+}
+
+#[test]
+fn a_second_server_on_the_same_database_is_refused() {
+    let p = Pinline::bare();
+    let (server, _, address) = serve_demo(&p);
+    let mut second = p
+        .command(&["serve", "--demo", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let waited = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = second.try_wait().unwrap() {
+            break status;
+        }
+        if waited.elapsed() > std::time::Duration::from_secs(10) {
+            let _ = second.kill();
+            panic!("a second server started on the same database");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let mut refusal = String::new();
+    second
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut refusal)
+        .unwrap();
+    assert_eq!(status.code(), Some(2), "{refusal}");
+    assert!(refusal.contains("one server per database"), "{refusal}");
+    assert_eq!(refusal.lines().count(), 1, "{refusal}");
+    assert!(
+        get(&address, "/healthz").starts_with("HTTP/1.1 200"),
+        "the first still serves"
+    );
+    drop(server);
+    drop(serve_demo(&p));
+}
+
+#[test]
 fn serve_refuses_to_start_with_a_wrong_key() {
     let p = Pinline::bare();
     drop(serve_demo(&p));

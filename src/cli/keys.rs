@@ -53,6 +53,11 @@ fn init(cli: &Cli) -> Result<ExitCode> {
 
 fn rotate(cli: &Cli, out: Option<&PathBuf>) -> Result<ExitCode> {
     let db = cli.existing_db()?;
+    // Held until the new key is in place, so no server starts meanwhile
+    // with the old one.
+    let _alone = cli.hold_database(
+        "stop it before rotating the Support PIN key, which it cannot reread, and start it again after",
+    )?;
     let files = cli.key_files();
     let expected = crate::registry::recorded_key_id(&db, KeyKind::Pin)?;
     let current = keys::load(KeyKind::Pin, &files, expected.as_deref())?;

@@ -27,6 +27,7 @@ use crate::error::{Error, Result};
 use crate::keys::{KeyFiles, KeyKind};
 use crate::registry::{Registry, recorded_key_id};
 use crate::storage::Db;
+use crate::storage::server_lock::ServerLock;
 
 /// Phone verification by Support PIN for a healthcare support line.
 #[derive(Debug, Parser)]
@@ -180,6 +181,24 @@ impl Cli {
             )));
         }
         Ok(Db::open(&self.db)?)
+    }
+
+    /// Has the database to this process alone until the lock is dropped,
+    /// or says why not: `busy` tells what a running server rules out.
+    fn hold_database(&self, busy: &str) -> Result<ServerLock> {
+        let path = ServerLock::path(&self.db);
+        match ServerLock::try_acquire(&self.db) {
+            Ok(Some(lock)) => Ok(lock),
+            Ok(None) => Err(Error::Invalid(format!(
+                "a pinline server is serving {} (it holds {}); {busy}",
+                self.db.display(),
+                path.display()
+            ))),
+            Err(source) => Err(Error::Io {
+                context: format!("cannot lock {}", path.display()),
+                source,
+            }),
+        }
     }
 
     fn registry(&self, needs: Needs) -> Result<Registry> {

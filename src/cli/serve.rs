@@ -54,6 +54,7 @@ pub(super) fn run(cli: &Cli, args: &ServeArgs) -> Result<ExitCode> {
     let token = auth_token(cli, args.demo)?;
     let case_token = case_token(cli, args.demo)?;
     let prompts = load_prompts(args.prompts.as_deref())?;
+    let _serving = cli.hold_database("one server per database")?;
     let db = Db::open(&cli.db)?;
     if args.demo {
         create_missing_keys(cli)?;

@@ -23,6 +23,7 @@ pub mod meta;
 pub mod pins;
 pub mod queue;
 mod schema;
+pub mod server_lock;
 pub mod web;
 mod writer;
 

@@ -144,16 +144,15 @@ fn main() {
         // The open loop at the target's pause against the two servers
         // without pinline: what the machine's HTTP stack and its disk
         // allow any server at that load.
-        for (name, other) in [("bare", &bare), ("floor", &floor)] {
-            let Some(&pause) = opts.pauses.first().filter(|_| opts.open > 0) else {
-                break;
-            };
-            let mut cpu = Cpu::new(other);
-            let open = cpu
-                .during(hammer(&client, &other.base, opts.open, pause, duration))
-                .await;
-            open.print(&format!("{name}, {} clients pausing {} ms between requests", opts.open, pause.as_millis()));
-            cpu.print(open.webhooks as f64, "request");
+        if let Some(&pause) = opts.pauses.first().filter(|_| opts.open > 0) {
+            for (name, other) in [("bare", &bare), ("floor", &floor)] {
+                let mut cpu = Cpu::new(other);
+                let open = cpu
+                    .during(hammer(&client, &other.base, opts.open, pause, duration))
+                    .await;
+                open.print(&format!("{name}, {} clients pausing {} ms between requests", opts.open, pause.as_millis()));
+                cpu.print(open.webhooks as f64, "request");
+            }
         }
         for &pause in opts.pauses.iter().filter(|_| opts.open > 0) {
             let mut cpu = Cpu::new(&server);
@@ -377,8 +376,8 @@ impl Drop for Server {
 /// turn) through pinline's batching writer on that database. A request to
 /// `/twiml?disk` is answered once its row is on disk, as the PIN entry and
 /// the status callback are; the others at its commit, as steps that audit
-/// nothing are. That is the least a call's webhooks can cost
-/// with its verification durable before the answer.
+/// nothing are. That is the least a call's webhooks can cost with its
+/// verification durable before the answer.
 fn bare_server(floor: Option<std::path::PathBuf>) {
     use axum::routing::post;
     use std::sync::atomic::{AtomicU64, Ordering};
